@@ -1,0 +1,58 @@
+# Sealpost. `make run` starts it locally; `make test` runs every test. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+# Debian packages the tests need (the browser for the page tests).
+APT_PACKAGES := chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test bench lint mail package system-packages clean
+
+$(VENV_STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+## Start Sealpost on http://127.0.0.1:8000 against a local moto server (Ctrl-C stops all).
+run: $(VENV_STAMP)
+	$(BIN)/python -m devtools.run_local
+
+## Run the whole test suite (installs the venv, npm test peers and Debian packages first).
+test: $(VENV_STAMP) $(NODE_STAMP) system-packages
+	$(BIN)/python -m pytest
+
+## Speed and KMS-call benchmarks, printed as a table.
+bench: $(VENV_STAMP)
+	$(BIN)/python -m devtools.bench
+
+## ruff and mypy (also run by the tests).
+lint: $(VENV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## Print the mail a running `make run` has sent.
+mail: $(VENV_STAMP)
+	$(BIN)/python -m devtools.mail
+
+## The deployable CloudFormation template (Chalice's SAM template merged with infra/template.yaml).
+package: $(VENV_STAMP)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $${STAGE:-prod} \
+	  --merge-template infra/template.yaml build/package
+
+clean:
+	rm -rf $(VENV) node_modules build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Sealpost: domain and adapter code. Nothing in this package imports Chalice except ``web``."""

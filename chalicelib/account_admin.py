@@ -1,0 +1,243 @@
+"""What associates do to business-partner accounts (R1): create, invite, unlock, terminate.
+
+Only an associate can create a partner account; the partner then receives a
+single-use invitation link and chooses a password. Every change is audited
+before it is made, so a failed audit write leaves the account untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import clock
+from chalicelib.accounts import (
+    Account,
+    AccountRepository,
+    Role,
+    Status,
+    UsernameTaken,
+    validate_display_name,
+    validate_email,
+    validate_username,
+)
+from chalicelib.audit import AuditEvent, AuditLog, Outcome, RequestInfo
+from chalicelib.errors import (
+    AccessDenied,
+    AccountAlreadyExists,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    SealpostError,
+)
+from chalicelib.mailer import Mailer, MailNotSent, OutgoingMail
+from chalicelib.sessions import Principal
+from chalicelib.settings import Settings
+from chalicelib.tokens import TokenPurpose, TokenStore
+
+log = logging.getLogger(__name__)
+
+_USERNAME_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class CreatedAccount:
+    account: Account
+    invitation_sent: bool
+
+
+def _username_base(email: str) -> str:
+    base = re.sub(r"[^a-z0-9]+", ".", email.partition("@")[0]).strip(".")
+    return (base or "partner")[:24]
+
+
+def require_associate(principal: Principal, audit: AuditLog, request: RequestInfo, action: str) -> None:
+    """Deny (and audit) anyone who is not an associate."""
+    if principal.account.is_associate:
+        return
+    audit.record(
+        AuditEvent.ACCESS_DENIED,
+        actor=principal.actor,
+        request=request,
+        outcome=Outcome.DENIED,
+        reason="associate_only",
+        detail={"action": action},
+    )
+    raise AccessDenied("Only associates of the plan can do this.")
+
+
+class AccountAdmin:
+    def __init__(
+        self,
+        settings: Settings,
+        accounts: AccountRepository,
+        tokens: TokenStore,
+        mailer: Mailer,
+        audit: AuditLog,
+    ) -> None:
+        self._settings = settings
+        self._accounts = accounts
+        self._tokens = tokens
+        self._mailer = mailer
+        self._audit = audit
+
+    # --- create and invite ------------------------------------------------------------
+
+    def create_partner(
+        self,
+        associate: Principal,
+        raw_email: Any,
+        raw_display_name: Any,
+        request: RequestInfo,
+        *,
+        thread_id: str | None = None,
+    ) -> CreatedAccount:
+        require_associate(associate, self._audit, request, "create_account")
+        email = validate_email(raw_email)
+        display_name = validate_display_name(raw_display_name)
+        if self._settings.is_internal_address(email):
+            raise InvalidRequest(
+                "This address is on the plan's own domain; associates sign in with their work account.",
+                field="email",
+            )
+        claim_email = self._settings.credential_scope == "recipient"
+        if claim_email and self._accounts.username_for_email(email) is not None:
+            raise AccountAlreadyExists()
+        for _ in range(_USERNAME_ATTEMPTS):
+            account = Account(
+                username=f"{_username_base(email)}-{secrets.randbelow(10**6):06d}",
+                email=email,
+                role=Role.PARTNER,
+                status=Status.INVITED,
+                display_name=display_name,
+                created_at=clock.iso(clock.now()),
+                created_by=associate.account.username,
+                thread_id=thread_id,
+            )
+            invitation = self._tokens.issue(
+                TokenPurpose.INVITATION,
+                account.username,
+                self._settings.invitation_ttl_seconds,
+                thread_id=thread_id,
+                created_by=associate.account.username,
+            )
+            self._audit.record(
+                AuditEvent.ACCOUNT_CREATED,
+                actor=associate.actor,
+                request=request,
+                account=account.username,
+                thread_id=thread_id,
+                detail={"role": str(Role.PARTNER), "credential_scope": self._settings.credential_scope},
+            )
+            try:
+                self._accounts.create(
+                    account,
+                    claim_email=claim_email,
+                    also_put=((self._tokens.table_name, invitation.item()),),
+                )
+            except UsernameTaken:
+                self._record_aborted(associate, account, request, "username_taken")
+                continue
+            except SealpostError as exc:
+                self._record_aborted(associate, account, request, exc.code)
+                raise
+            sent = self._send_invitation(associate, account, invitation.secret)
+            return CreatedAccount(account=account, invitation_sent=sent)
+        raise Conflict("Could not find a free user name. Please try again.")
+
+    def resend_invitation(self, associate: Principal, raw_username: Any, request: RequestInfo) -> Account:
+        require_associate(associate, self._audit, request, "resend_invitation")
+        account = self._partner(raw_username)
+        if account.status is not Status.INVITED:
+            raise Conflict("This account is already registered; there is no invitation to send.")
+        invitation = self._tokens.issue(
+            TokenPurpose.INVITATION,
+            account.username,
+            self._settings.invitation_ttl_seconds,
+            thread_id=account.thread_id,
+            created_by=associate.account.username,
+        )
+        self._audit.record(
+            AuditEvent.ACCOUNT_CREATED,
+            actor=associate.actor,
+            request=request,
+            account=account.username,
+            reason="invitation_resent",
+        )
+        self._tokens.save(invitation)
+        if not self._send_invitation(associate, account, invitation.secret):
+            raise MailNotSent()
+        return account
+
+    def _send_invitation(self, associate: Principal, account: Account, secret: str) -> bool:
+        mail = OutgoingMail.from_templates(
+            to=account.email,
+            subject=f"{self._settings.plan_name}: your secure messaging account",
+            template="invitation",
+            plan_name=self._settings.plan_name,
+            associate_name=associate.account.display_name or associate.account.email,
+            username=account.username,
+            link=f"{self._settings.portal_url}/register/{secret}",
+            valid_hours=self._settings.invitation_ttl_seconds // 3600,
+        )
+        try:
+            self._mailer.send(mail)
+        except MailNotSent:
+            # The account is complete; the associate can resend the invitation.
+            return False
+        return True
+
+    def _record_aborted(self, associate: Principal, account: Account, request: RequestInfo, reason: str) -> None:
+        self._audit.record(
+            AuditEvent.ACCOUNT_CREATED,
+            actor=associate.actor,
+            request=request,
+            outcome=Outcome.FAILURE,
+            account=account.username,
+            reason=reason,
+        )
+
+    # --- unlock and terminate ---------------------------------------------------------
+
+    def unlock(self, associate: Principal, raw_username: Any, request: RequestInfo) -> Account:
+        require_associate(associate, self._audit, request, "unlock_account")
+        account = self._partner(raw_username)
+        if account.status is Status.TERMINATED:
+            raise Conflict("This account has been terminated and cannot be unlocked.")
+        if not account.is_locked(self._settings.lockout_threshold):
+            raise Conflict("This account is not locked.")
+        self._audit.record(
+            AuditEvent.ACCOUNT_UNLOCKED, actor=associate.actor, request=request, account=account.username
+        )
+        self._accounts.unlock(account.username, associate.account.username)
+        return self._accounts.require(account.username)
+
+    def terminate(
+        self, associate: Principal, raw_username: Any, request: RequestInfo, reason: str = "associate_request"
+    ) -> Account:
+        require_associate(associate, self._audit, request, "terminate_account")
+        account = self._partner(raw_username)
+        if account.status is Status.TERMINATED:
+            raise Conflict("This account is already terminated.")
+        self._audit.record(
+            AuditEvent.ACCOUNT_TERMINATED,
+            actor=associate.actor,
+            request=request,
+            account=account.username,
+            reason=reason,
+        )
+        self._accounts.terminate(account.username, associate.account.username)
+        return self._accounts.require(account.username)
+
+    def list_partners(self, associate: Principal, request: RequestInfo) -> list[Account]:
+        require_associate(associate, self._audit, request, "list_accounts")
+        return sorted(self._accounts.list_by_role(Role.PARTNER), key=lambda a: a.created_at, reverse=True)
+
+    def _partner(self, raw_username: Any) -> Account:
+        account = self._accounts.get(validate_username(raw_username))
+        if account is None or account.role is not Role.PARTNER:
+            raise NotFound("There is no business-partner account with this user name.")
+        return account

@@ -1,0 +1,365 @@
+"""Accounts and their DynamoDB storage.
+
+Items in the accounts table (partition key ``pk``):
+
+- ``ACCOUNT#<username>``: the account. ``failed_attempts`` is the sign-in failure
+  counter; the account is locked while it is at or above the lockout threshold, so
+  the lock is decided by the same atomic update that counts the failure.
+- ``EMAIL#<address>``: claims a mail address for one account (credential scope
+  ``recipient``), written in the same transaction as the account.
+- ``GUARD#<sha256 of a user name>#<day>``: the failure counter for a user name that
+  has no account, so that unknown names warn and lock exactly like real ones. One
+  counter per window (a day by default), removed by TTL; the typed name itself is
+  never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from chalicelib import clock
+from chalicelib.audit import Actor
+from chalicelib.dynamo import as_int, error_code, is_conditional_failure, unavailable_on_outage
+from chalicelib.errors import AccountAlreadyExists, Conflict, InvalidRequest, NotFound
+
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{2,127}$")
+EMAIL_PATTERN = re.compile(
+    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+MAX_DISPLAY_NAME = 100
+
+
+class Role(StrEnum):
+    ASSOCIATE = "associate"
+    PARTNER = "partner"
+
+
+class Status(StrEnum):
+    INVITED = "invited"  # created by an associate, no password chosen yet
+    ACTIVE = "active"
+    TERMINATED = "terminated"
+
+
+def normalize_username(raw: str) -> str:
+    return unicodedata.normalize("NFKC", raw).strip().lower()
+
+
+def validate_username(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidRequest("Enter your user name.", field="username")
+    username = normalize_username(raw)
+    if len(username) > 128 or not USERNAME_PATTERN.match(username):
+        raise InvalidRequest("This is not a valid user name.", field="username")
+    return username
+
+
+def validate_email(raw: Any, field: str = "email") -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidRequest("Enter a mail address.", field=field)
+    address = unicodedata.normalize("NFKC", raw).strip().lower()
+    if len(address) > 254 or not EMAIL_PATTERN.match(address):
+        raise InvalidRequest("This is not a valid mail address.", field=field)
+    return address
+
+
+def validate_display_name(raw: Any) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise InvalidRequest("The name must be text.", field="display_name")
+    name = " ".join(unicodedata.normalize("NFKC", raw).split())
+    if len(name) > MAX_DISPLAY_NAME:
+        raise InvalidRequest(f"Use at most {MAX_DISPLAY_NAME} characters for the name.", field="display_name")
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise InvalidRequest("The name contains characters that are not allowed.", field="display_name")
+    return name
+
+
+def guard_key(username: str, window_seconds: int) -> tuple[str, int]:
+    """The guard item's key for ``username`` in the current window, and when that item expires."""
+    window = clock.epoch_seconds() // window_seconds
+    digest = hashlib.sha256(username.encode()).hexdigest()
+    return f"GUARD#{digest}#{window}", (window + 2) * window_seconds
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    email: str
+    role: Role
+    status: Status
+    display_name: str = ""
+    password_hash: str | None = None
+    failed_attempts: int = 0
+    session_generation: int = 0
+    created_at: str = ""
+    created_by: str = ""
+    thread_id: str | None = None
+
+    def is_locked(self, threshold: int) -> bool:
+        return self.failed_attempts >= threshold
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(id=self.username, role=str(self.role))
+
+    @property
+    def is_associate(self) -> bool:
+        return self.role is Role.ASSOCIATE
+
+    def public_view(self, threshold: int) -> dict[str, Any]:
+        """What associates may see about an account (no hash, no counters beyond the lock)."""
+        return {
+            "username": self.username,
+            "email": self.email,
+            "display_name": self.display_name,
+            "role": str(self.role),
+            "status": str(self.status),
+            "locked": self.is_locked(threshold),
+            "failed_attempts": self.failed_attempts,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "thread_id": self.thread_id,
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Account:
+        return cls(
+            username=item["username"],
+            email=item["email"],
+            role=Role(item["role"]),
+            status=Status(item["status"]),
+            display_name=item.get("display_name", ""),
+            password_hash=item.get("password_hash"),
+            failed_attempts=as_int(item.get("failed_attempts")),
+            session_generation=as_int(item.get("session_generation")),
+            created_at=item.get("created_at", ""),
+            created_by=item.get("created_by", ""),
+            thread_id=item.get("thread_id"),
+        )
+
+    def to_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "pk": "ACCOUNT#" + self.username,
+            "kind": "account",
+            "username": self.username,
+            "email": self.email,
+            "role": str(self.role),
+            "status": str(self.status),
+            "display_name": self.display_name,
+            "failed_attempts": self.failed_attempts,
+            "session_generation": self.session_generation,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+        }
+        if self.password_hash:
+            item["password_hash"] = self.password_hash
+        if self.thread_id:
+            item["thread_id"] = self.thread_id
+        return item
+
+
+class StaleAccount(Conflict):
+    code = "account_changed"
+    default_message = "The account changed while this was being done. Reload the page and try again."
+
+
+class UsernameTaken(Exception):
+    """Raised inside the repository when a generated user name collides; callers retry."""
+
+
+class AccountRepository:
+    def __init__(self, table_factory: Callable[[], Any]) -> None:
+        self._table_factory = table_factory
+
+    @property
+    def _table(self) -> Any:
+        return self._table_factory()
+
+    def get(self, username: str) -> Account | None:
+        with unavailable_on_outage("accounts"):
+            item = self._table.get_item(Key={"pk": "ACCOUNT#" + username}, ConsistentRead=True).get("Item")
+        return Account.from_item(item) if item else None
+
+    def require(self, username: str) -> Account:
+        account = self.get(username)
+        if account is None:
+            raise NotFound("There is no such account.")
+        return account
+
+    def username_for_email(self, email: str) -> str | None:
+        with unavailable_on_outage("accounts"):
+            item = self._table.get_item(Key={"pk": "EMAIL#" + email}, ConsistentRead=True).get("Item")
+        return item["username"] if item else None
+
+    def create(
+        self,
+        account: Account,
+        *,
+        claim_email: bool,
+        also_put: tuple[tuple[str, dict[str, Any]], ...] = (),
+    ) -> None:
+        """Store a new account in one transaction with ``also_put`` (table name, item) pairs.
+
+        With ``claim_email`` the mail address may belong to no other account.
+        """
+        table = self._table
+        puts: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": table.name,
+                    "Item": account.to_item(),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        if claim_email:
+            puts.append(
+                {
+                    "Put": {
+                        "TableName": table.name,
+                        "Item": {"pk": "EMAIL#" + account.email, "kind": "email", "username": account.username},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        puts.extend(
+            {"Put": {"TableName": name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+            for name, item in also_put
+        )
+        with unavailable_on_outage("accounts"):
+            try:
+                table.meta.client.transact_write_items(TransactItems=puts)
+            except Exception as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
+                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                    raise AccountAlreadyExists() from None
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    raise UsernameTaken() from None
+                raise
+
+    def list_by_role(self, role: Role) -> list[Account]:
+        accounts: list[Account] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": "by_role",
+            "KeyConditionExpression": "#r = :role",
+            "ExpressionAttributeNames": {"#r": "role"},
+            "ExpressionAttributeValues": {":role": str(role)},
+        }
+        with unavailable_on_outage("accounts"):
+            while True:
+                page = self._table.query(**kwargs)
+                accounts.extend(Account.from_item(item) for item in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    return accounts
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # --- the sign-in failure counter --------------------------------------------------
+
+    def count_failure(self, pk: str, threshold: int, expires_at: int | None = None) -> int | None:
+        """Atomically add one failure while below ``threshold``; the new count, or None if already locked.
+
+        One conditional UpdateItem: concurrent failures can never push the count past the
+        threshold, so the third of any number of parallel wrong attempts is the one that locks.
+        """
+        update = "ADD failed_attempts :one"
+        values: dict[str, Any] = {":one": 1, ":max": threshold}
+        if expires_at is not None:
+            update += " SET expires_at = :exp"
+            values[":exp"] = expires_at
+        with unavailable_on_outage("accounts"):
+            try:
+                result = self._table.update_item(
+                    Key={"pk": pk},
+                    UpdateExpression=update,
+                    ConditionExpression="attribute_not_exists(failed_attempts) OR failed_attempts < :max",
+                    ExpressionAttributeValues=values,
+                    ReturnValues="UPDATED_NEW",
+                )
+            except Exception as exc:
+                if is_conditional_failure(exc):
+                    return None
+                raise
+        return as_int(result["Attributes"]["failed_attempts"])
+
+    def clear_failures(self, username: str, threshold: int) -> bool:
+        """Reset the counter after a correct password; False when the account is (or just became) locked."""
+        with unavailable_on_outage("accounts"):
+            try:
+                self._table.update_item(
+                    Key={"pk": "ACCOUNT#" + username},
+                    UpdateExpression="SET failed_attempts = :zero, last_signin_at = :now",
+                    ConditionExpression="attribute_exists(pk) AND failed_attempts < :max AND #s = :active",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":zero": 0,
+                        ":max": threshold,
+                        ":now": clock.iso(clock.now()),
+                        ":active": str(Status.ACTIVE),
+                    },
+                )
+            except Exception as exc:
+                if is_conditional_failure(exc):
+                    return False
+                raise
+        return True
+
+    # --- changes made by associates and by the account holder -------------------------
+
+    def _update(self, username: str, update: str, condition: str, values: dict[str, Any]) -> None:
+        with unavailable_on_outage("accounts"):
+            try:
+                self._table.update_item(
+                    Key={"pk": "ACCOUNT#" + username},
+                    UpdateExpression=update,
+                    ConditionExpression="attribute_exists(pk) AND " + condition,
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues=values,
+                )
+            except Exception as exc:
+                if is_conditional_failure(exc):
+                    raise StaleAccount() from None
+                raise
+
+    def unlock(self, username: str, by: str) -> None:
+        self._update(
+            username,
+            "SET failed_attempts = :zero, unlocked_at = :now, unlocked_by = :by",
+            "#s <> :terminated",
+            {":zero": 0, ":now": clock.iso(clock.now()), ":by": by, ":terminated": str(Status.TERMINATED)},
+        )
+
+    def terminate(self, username: str, by: str) -> None:
+        self._update(
+            username,
+            "SET #s = :terminated, terminated_at = :now, terminated_by = :by ADD session_generation :one",
+            "#s <> :terminated",
+            {":terminated": str(Status.TERMINATED), ":now": clock.iso(clock.now()), ":by": by, ":one": 1},
+        )
+
+    def set_password(self, username: str, password_hash: str, *, expected_generation: int) -> None:
+        """Store a new hash, activate an invited account and end every existing session."""
+        self._update(
+            username,
+            "SET password_hash = :hash, #s = :active, password_changed_at = :now ADD session_generation :one",
+            "#s <> :terminated AND session_generation = :gen",
+            {
+                ":hash": password_hash,
+                ":active": str(Status.ACTIVE),
+                ":now": clock.iso(clock.now()),
+                ":one": 1,
+                ":terminated": str(Status.TERMINATED),
+                ":gen": expected_generation,
+            },
+        )
+
+    def end_all_sessions(self, username: str) -> None:
+        self._update(username, "ADD session_generation :one", "attribute_exists(#s)", {":one": 1})

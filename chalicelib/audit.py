@@ -1,0 +1,199 @@
+"""The audit trail: one JSON-lines object per security-relevant event in the audit bucket.
+
+A record holds ids and outcomes only, never a password, token, subject or message
+text. Writing is fail-closed: when the record cannot be stored, ``AuditUnavailable``
+is raised and the caller must not carry out the operation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from chalicelib import clock
+from chalicelib.errors import AuditUnavailable
+
+log = logging.getLogger(__name__)
+
+# Objects are spread over this many shards inside each hour so that a busy hour does
+# not concentrate its writes on one S3 prefix.
+SHARDS = 16
+RECORDS_PREFIX = "records/"
+
+
+class AuditEvent(StrEnum):
+    SIGNIN_SUCCEEDED = "signin.succeeded"
+    SIGNIN_FAILED = "signin.failed"
+    ACCOUNT_LOCKED = "account.locked"
+    ACCOUNT_UNLOCKED = "account.unlocked"
+    ACCOUNT_CREATED = "account.created"
+    ACCOUNT_REGISTERED = "account.registered"
+    ACCOUNT_TERMINATED = "account.terminated"
+    PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name, not a password
+    SIGNED_OUT = "session.signed_out"
+    SESSIONS_REVOKED = "session.revoked_all"
+    SESSION_EXPIRED = "session.expired"
+    ACCESS_DENIED = "access.denied"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: an account's user name and role, or an anonymous visitor, or the system."""
+
+    id: str
+    role: str
+
+    @classmethod
+    def anonymous(cls) -> Actor:
+        return cls(id="anonymous", role="anonymous")
+
+    @classmethod
+    def system(cls, name: str = "sealpost") -> Actor:
+        return cls(id=name, role="system")
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """Where it came from. Filled by the web layer; ``system()`` for scheduled or mail events."""
+
+    request_id: str
+    source_ip: str | None = None
+    user_agent: str | None = None
+
+    @classmethod
+    def system(cls) -> RequestInfo:
+        return cls(request_id=f"system-{uuid.uuid4()}")
+
+
+# The record's columns, in order, with their Athena types. The Glue table in infra/ is
+# generated from this same list.
+RECORD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("time", "string"),
+    ("event", "string"),
+    ("outcome", "string"),
+    ("actor", "string"),
+    ("actor_role", "string"),
+    ("account", "string"),
+    ("thread_id", "string"),
+    ("message_id", "string"),
+    ("reason", "string"),
+    ("request_id", "string"),
+    ("source_ip", "string"),
+    ("user_agent", "string"),
+    ("detail", "map<string,string>"),
+)
+
+# Detail keys are chosen by code, never by users; this guards against a future caller
+# passing something secret by mistake.
+_FORBIDDEN_DETAIL_KEY = re.compile(r"pass|token|secret|body|subject|text|content|cookie", re.I)
+_MAX_USER_AGENT = 512
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    time: datetime
+    event: AuditEvent
+    outcome: Outcome
+    actor: Actor
+    request: RequestInfo
+    account: str | None = None
+    thread_id: str | None = None
+    message_id: str | None = None
+    reason: str | None = None
+    detail: Mapping[str, str | int | bool] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        detail = {k: str(v) for k, v in (self.detail or {}).items()}
+        return {
+            "time": clock.iso(self.time),
+            "event": str(self.event),
+            "outcome": str(self.outcome),
+            "actor": self.actor.id,
+            "actor_role": self.actor.role,
+            "account": self.account,
+            "thread_id": self.thread_id,
+            "message_id": self.message_id,
+            "reason": self.reason,
+            "request_id": self.request.request_id,
+            "source_ip": self.request.source_ip,
+            "user_agent": (self.request.user_agent or "")[:_MAX_USER_AGENT] or None,
+            "detail": detail,
+        }
+
+
+def record_key(record: AuditRecord, unique: str) -> str:
+    """``records/dt=YYYY-MM-DD/hour=HH/shard=NN/<time>-<unique>.jsonl`` (Athena prunes by dt and hour)."""
+    t = record.time
+    shard = int(unique[:8], 16) % SHARDS
+    return f"{RECORDS_PREFIX}dt={t:%Y-%m-%d}/hour={t:%H}/shard={shard:02d}/{t:%Y%m%dT%H%M%S%f}Z-{unique}.jsonl"
+
+
+class AuditLog:
+    """Writes audit records to the audit bucket (Object Lock keeps them for the retention period)."""
+
+    def __init__(
+        self,
+        bucket: str,
+        kms_key_arn: str,
+        s3_client_factory: Callable[[], Any],
+    ) -> None:
+        self._bucket = bucket
+        self._kms_key_arn = kms_key_arn
+        self._s3_factory = s3_client_factory
+
+    def record(
+        self,
+        event: AuditEvent,
+        *,
+        actor: Actor,
+        request: RequestInfo,
+        outcome: Outcome = Outcome.SUCCESS,
+        account: str | None = None,
+        thread_id: str | None = None,
+        message_id: str | None = None,
+        reason: str | None = None,
+        detail: Mapping[str, str | int | bool] | None = None,
+    ) -> AuditRecord:
+        for key in detail or {}:
+            if _FORBIDDEN_DETAIL_KEY.search(key):
+                raise ValueError(f"audit detail key {key!r} could hold a secret")
+        entry = AuditRecord(
+            time=clock.now(),
+            event=event,
+            outcome=outcome,
+            actor=actor,
+            request=request,
+            account=account,
+            thread_id=thread_id,
+            message_id=message_id,
+            reason=reason,
+            detail=detail,
+        )
+        body = (json.dumps(entry.to_json(), separators=(",", ":"), sort_keys=True) + "\n").encode()
+        key = record_key(entry, uuid.uuid4().hex)
+        try:
+            self._s3_factory().put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/x-ndjson",
+                ServerSideEncryption="aws:kms",
+                SSEKMSKeyId=self._kms_key_arn,
+            )
+        except Exception as exc:  # any failure to store the record denies the operation
+            log.error("audit write failed", extra={"event": str(event), "error": type(exc).__name__})
+            raise AuditUnavailable() from None
+        return entry

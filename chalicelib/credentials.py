@@ -1,0 +1,111 @@
+"""Choosing and changing passwords: registration from an invitation link, and password change."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from chalicelib.accounts import Account, AccountRepository, Status
+from chalicelib.audit import AuditEvent, AuditLog, RequestInfo
+from chalicelib.errors import AccountLocked, InvalidCredentials, InvalidRequest, LinkNotValid
+from chalicelib.mailer import Mailer, MailNotSent, OutgoingMail
+from chalicelib.passwords import check_new_password, hash_password, verify_password
+from chalicelib.sessions import Principal, SessionService
+from chalicelib.settings import Settings
+from chalicelib.signin import CAPS_LOCK_WARNING, SignedIn, read_password
+from chalicelib.tokens import TokenPurpose, TokenStore
+
+log = logging.getLogger(__name__)
+
+
+def _new_password(raw: Any, account: Account, raw_confirmation: Any = None) -> str:
+    password = read_password(raw, field="password")
+    if raw_confirmation is not None and raw_confirmation != raw:
+        raise InvalidRequest("The two passwords do not match.", field="password_confirmation")
+    return check_new_password(password, context=(account.username, account.email))
+
+
+class CredentialService:
+    def __init__(
+        self,
+        settings: Settings,
+        accounts: AccountRepository,
+        tokens: TokenStore,
+        sessions: SessionService,
+        mailer: Mailer,
+        audit: AuditLog,
+    ) -> None:
+        self._settings = settings
+        self._accounts = accounts
+        self._tokens = tokens
+        self._sessions = sessions
+        self._mailer = mailer
+        self._audit = audit
+
+    def invited_account(self, secret: str) -> Account:
+        """The account an invitation link is for, if the link is still good (does not use it up)."""
+        token = self._tokens.peek(secret, TokenPurpose.INVITATION)
+        account = self._accounts.get(token.username)
+        if account is None or account.status is not Status.INVITED:
+            raise LinkNotValid()
+        return account
+
+    def register(self, secret: str, raw_password: Any, raw_confirmation: Any, request: RequestInfo) -> SignedIn:
+        """First sign-in from an invitation: choose the password, then start a session."""
+        account = self.invited_account(secret)
+        password_hash = hash_password(_new_password(raw_password, account, raw_confirmation))
+        self._audit.record(
+            AuditEvent.ACCOUNT_REGISTERED,
+            actor=account.actor,
+            request=request,
+            account=account.username,
+            thread_id=account.thread_id,
+        )
+        self._tokens.consume(secret, TokenPurpose.INVITATION)
+        self._accounts.set_password(account.username, password_hash, expected_generation=account.session_generation)
+        fresh = self._accounts.require(account.username)
+        secret_for_cookie, session = self._sessions.start(fresh)
+        return SignedIn(account=fresh, session_secret=secret_for_cookie, session=session)
+
+    def change_password(
+        self, principal: Principal, raw_current: Any, raw_new: Any, raw_confirmation: Any, request: RequestInfo
+    ) -> SignedIn:
+        """Change the password; every session ends and a new one is started for this browser."""
+        account = principal.account
+        current = read_password(raw_current, field="current_password")
+        new_password = _new_password(raw_new, account, raw_confirmation)
+        if not account.password_hash or not verify_password(account.password_hash, current):
+            # A wrong current password counts toward the lockout like any failed sign-in.
+            count = self._accounts.count_failure("ACCOUNT#" + account.username, self._settings.lockout_threshold)
+            if count is None or count >= self._settings.lockout_threshold:
+                raise AccountLocked()
+            warning = CAPS_LOCK_WARNING if count == self._settings.lockout_threshold - 1 else None
+            raise InvalidCredentials(
+                warning=warning, message="The current password is not correct.", field="current_password"
+            )
+        self._audit.record(
+            AuditEvent.PASSWORD_CHANGED, actor=principal.actor, request=request, account=account.username
+        )
+        self._accounts.set_password(
+            account.username, hash_password(new_password), expected_generation=account.session_generation
+        )
+        self._sessions.end(principal.session)
+        fresh = self._accounts.require(account.username)
+        secret, session = self._sessions.start(fresh)
+        self._notify_password_changed(fresh)
+        return SignedIn(account=fresh, session_secret=secret, session=session)
+
+    def _notify_password_changed(self, account: Account) -> None:
+        mail = OutgoingMail.from_templates(
+            to=account.email,
+            subject=f"{self._settings.plan_name}: your password was changed",
+            template="password_changed",
+            plan_name=self._settings.plan_name,
+            username=account.username,
+            support_contact=self._settings.support_contact,
+        )
+        try:
+            self._mailer.send(mail)
+        except MailNotSent:
+            # The change itself is done and audited; the notice is a courtesy.
+            log.warning("password-change notice not sent")

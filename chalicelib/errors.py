@@ -1,0 +1,141 @@
+"""Domain errors.
+
+Every message here is shown to people as it is, so it never holds a password,
+token, message text or any other PHI. HTTP status codes are assigned in one place:
+``chalicelib/web/errors.py``.
+"""
+
+from __future__ import annotations
+
+
+class SealpostError(Exception):
+    """Base of every error whose message is safe to show to the person asking."""
+
+    code = "error"
+    default_message = "The request could not be completed."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.public_message = message or self.default_message
+        self.field = field
+        super().__init__(self.public_message)
+
+
+# --- the request itself -------------------------------------------------------
+
+
+class InvalidRequest(SealpostError):
+    code = "invalid_request"
+    default_message = "The request is not valid."
+
+
+class UnsupportedMediaType(SealpostError):
+    code = "unsupported_media_type"
+    default_message = "This content type is not accepted here."
+
+
+class PayloadTooLarge(SealpostError):
+    code = "payload_too_large"
+    default_message = "The request is too large."
+
+
+class NotFound(SealpostError):
+    code = "not_found"
+    default_message = "There is nothing here."
+
+
+# --- who is asking ------------------------------------------------------------
+
+
+class AuthenticationRequired(SealpostError):
+    code = "authentication_required"
+    default_message = "Please sign in."
+
+
+class SessionExpired(AuthenticationRequired):
+    code = "session_expired"
+    default_message = "Your session has ended. Please sign in again."
+
+
+class InvalidCredentials(SealpostError):
+    """Wrong user name or password. Deliberately says nothing about which."""
+
+    code = "invalid_credentials"
+    default_message = "The user name or password is not correct."
+
+    def __init__(self, warning: str | None = None, message: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.warning = warning
+
+
+class AccountLocked(SealpostError):
+    code = "account_locked"
+    default_message = (
+        "This account is locked after too many failed sign-in attempts. "
+        "Please contact the associate with whom you regularly conduct business to unlock it."
+    )
+
+
+class AccountClosed(SealpostError):
+    code = "account_closed"
+    default_message = (
+        "This account has been closed. Please contact the associate with whom you regularly conduct business."
+    )
+
+
+class AccessDenied(SealpostError):
+    code = "access_denied"
+    default_message = "You do not have access to this."
+
+
+class CrossSiteRequestRejected(SealpostError):
+    code = "csrf_rejected"
+    default_message = "This form has expired or did not come from this site. Please reload the page and try again."
+
+
+# --- what is asked ------------------------------------------------------------
+
+
+class Conflict(SealpostError):
+    code = "conflict"
+    default_message = "This conflicts with the current state."
+
+
+class AccountAlreadyExists(Conflict):
+    code = "account_exists"
+    default_message = "An account for this mail address already exists."
+
+
+class PasswordRejected(SealpostError):
+    code = "password_rejected"
+    default_message = "This password cannot be used."
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="password")
+
+
+class LinkNotValid(SealpostError):
+    code = "link_not_valid"
+    default_message = "This link has expired or has already been used. Ask for a new one below."
+
+
+# --- our side -----------------------------------------------------------------
+
+
+class ServiceUnavailable(SealpostError):
+    code = "service_unavailable"
+    default_message = "The service is busy or unavailable. Please try again in a moment."
+    retry_after_seconds = 5
+
+
+class AuditUnavailable(ServiceUnavailable):
+    """The audit record could not be written, so the operation was not done (fail closed)."""
+
+    code = "audit_unavailable"
+    default_message = "The action was not carried out because it could not be recorded. Please try again shortly."
+
+
+class ConfigurationError(ServiceUnavailable):
+    """The deployment's settings are missing or wrong. The message names the setting only."""
+
+    code = "configuration_error"
+    default_message = "The service is not configured correctly."

@@ -1,0 +1,73 @@
+"""Wiring: builds the services for the current settings, with lazily created AWS clients."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from chalicelib import aws_clients
+from chalicelib.account_admin import AccountAdmin
+from chalicelib.accounts import AccountRepository
+from chalicelib.audit import AuditLog
+from chalicelib.credentials import CredentialService
+from chalicelib.mailer import Mailer
+from chalicelib.sessions import SessionService
+from chalicelib.settings import Settings
+from chalicelib.signin import SignInService
+from chalicelib.tokens import TokenStore
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    audit: AuditLog
+    accounts: AccountRepository
+    tokens: TokenStore
+    mailer: Mailer
+    sessions: SessionService
+    signin: SignInService
+    admin: AccountAdmin
+    credentials: CredentialService
+
+
+def build(settings: Settings) -> Services:
+    region = settings.region
+    audit = AuditLog(settings.audit_bucket, settings.kms_key_arn, lambda: aws_clients.s3(region))
+    accounts = AccountRepository(lambda: aws_clients.dynamodb_table(settings.accounts_table, region))
+    tokens = TokenStore(lambda: aws_clients.dynamodb_table(settings.tokens_table, region))
+    mailer = Mailer(settings.mail_from, settings.plan_name, lambda: aws_clients.sesv2(region))
+    sessions = SessionService(
+        settings, lambda: aws_clients.dynamodb_table(settings.sessions_table, region), accounts, audit
+    )
+    return Services(
+        settings=settings,
+        audit=audit,
+        accounts=accounts,
+        tokens=tokens,
+        mailer=mailer,
+        sessions=sessions,
+        signin=SignInService(settings, accounts, sessions, audit),
+        admin=AccountAdmin(settings, accounts, tokens, mailer, audit),
+        credentials=CredentialService(settings, accounts, tokens, sessions, mailer, audit),
+    )
+
+
+_lock = threading.Lock()
+_built: dict[Settings, Services] = {}
+
+
+def current() -> Services:
+    """The services for the settings in the environment right now (built once per distinct settings)."""
+    settings = Settings.from_env()
+    with _lock:
+        services = _built.get(settings)
+        if services is None:
+            services = build(settings)
+            _built[settings] = services
+        return services
+
+
+def reset() -> None:
+    with _lock:
+        _built.clear()
+    aws_clients.reset()

@@ -1,0 +1,133 @@
+"""Deployment settings, read from environment variables each time they are asked for.
+
+Resource names come from the CloudFormation template (see ``infra/template.yaml``,
+``Globals.Function.Environment``); policies come from ``.chalice/config.json``.
+Nothing here touches AWS.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from chalicelib.errors import ConfigurationError
+
+CredentialScope = Literal["recipient", "thread"]
+
+PREFIX = "SEALPOST_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    deployment: str
+    region: str
+    accounts_table: str
+    sessions_table: str
+    tokens_table: str
+    audit_bucket: str
+    kms_key_arn: str
+    mail_from: str
+    portal_url: str
+    internal_domains: tuple[str, ...]
+    lockout_threshold: int = 3
+    max_interactions: int = 12
+    credential_scope: CredentialScope = "recipient"
+    session_idle_seconds: int = 15 * 60
+    session_absolute_seconds: int = 12 * 60 * 60
+    invitation_ttl_seconds: int = 72 * 60 * 60
+    unknown_user_guard_seconds: int = 24 * 60 * 60
+    max_json_bytes: int = 64 * 1024
+    self_service_unlock: bool = False
+    local_mode: bool = False
+    plan_name: str = "Sealpost"
+    support_contact: str = "the associate with whom you regularly conduct business"
+
+    def is_internal_address(self, address: str) -> bool:
+        domain = address.rpartition("@")[2].lower()
+        return domain in self.internal_domains
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        settings = cls(
+            deployment=reader.text("DEPLOYMENT"),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            accounts_table=reader.text("ACCOUNTS_TABLE"),
+            sessions_table=reader.text("SESSIONS_TABLE"),
+            tokens_table=reader.text("TOKENS_TABLE"),
+            audit_bucket=reader.text("AUDIT_BUCKET"),
+            kms_key_arn=reader.text("KMS_KEY_ARN"),
+            mail_from=reader.text("MAIL_FROM"),
+            portal_url=reader.text("PORTAL_URL").rstrip("/"),
+            internal_domains=reader.domains("INTERNAL_DOMAINS"),
+            lockout_threshold=reader.integer("LOCKOUT_THRESHOLD", 3, low=1, high=20),
+            max_interactions=reader.integer("MAX_INTERACTIONS", 12, low=1, high=1000),
+            credential_scope=reader.choice("CREDENTIAL_SCOPE", "recipient", ("recipient", "thread")),
+            session_idle_seconds=60 * reader.integer("SESSION_IDLE_MINUTES", 15, low=1, high=24 * 60),
+            session_absolute_seconds=3600 * reader.integer("SESSION_ABSOLUTE_HOURS", 12, low=1, high=7 * 24),
+            invitation_ttl_seconds=3600 * reader.integer("INVITATION_TTL_HOURS", 72, low=1, high=30 * 24),
+            max_json_bytes=reader.integer("MAX_JSON_BYTES", 64 * 1024, low=1024, high=6 * 1024 * 1024),
+            self_service_unlock=reader.flag("SELF_SERVICE_UNLOCK", False),
+            local_mode=reader.flag("LOCAL_MODE", False),
+            plan_name=reader.text("PLAN_NAME", "Sealpost"),
+            support_contact=reader.text("SUPPORT_CONTACT", "the associate with whom you regularly conduct business"),
+        )
+        if not settings.kms_key_arn.startswith("arn:"):
+            # The Encryption SDK's strict provider needs a key ARN, never an alias.
+            raise ConfigurationError(f"{PREFIX}KMS_KEY_ARN must be a key ARN")
+        return settings
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def _raw(self, name: str) -> str | None:
+        value = self._env.get(PREFIX + name)
+        return value.strip() if value is not None else None
+
+    def text(self, name: str, default: str | None = None) -> str:
+        value = self._raw(name)
+        if value:
+            return value
+        if default is None:
+            raise ConfigurationError(f"{PREFIX}{name} is not set")
+        return default
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        value = self._raw(name)
+        if not value:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigurationError(f"{PREFIX}{name} must be a whole number") from None
+        if not low <= number <= high:
+            raise ConfigurationError(f"{PREFIX}{name} must be between {low} and {high}")
+        return number
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if not value:
+            return default
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigurationError(f"{PREFIX}{name} must be true or false")
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> CredentialScope:
+        value = (self._raw(name) or default).lower()
+        if value not in allowed:
+            raise ConfigurationError(f"{PREFIX}{name} must be one of {', '.join(allowed)}")
+        return value  # type: ignore[return-value]
+
+    def domains(self, name: str) -> tuple[str, ...]:
+        domains = tuple(d.strip().lower() for d in self.text(name).split(",") if d.strip())
+        if not domains:
+            raise ConfigurationError(f"{PREFIX}{name} must name at least one domain")
+        return domains

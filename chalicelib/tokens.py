@@ -1,0 +1,149 @@
+"""Single-use link tokens (invitations now; pickup and password reset use the same store).
+
+A token is 256 random bits, handed out once in a link and stored only as its
+SHA-256. Each is bound to a purpose, an account and optionally a thread, expires,
+and is consumed by one conditional update so that it works exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from chalicelib import clock
+from chalicelib.dynamo import as_int, is_conditional_failure, unavailable_on_outage
+from chalicelib.errors import LinkNotValid
+
+# token_urlsafe(32) gives 43 characters; anything else is not one of ours.
+_TOKEN_LENGTH = 43
+_TOKEN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+class TokenPurpose(StrEnum):
+    INVITATION = "invitation"
+    PICKUP = "pickup"
+    RESET = "reset"
+
+
+def token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def looks_like_token(candidate: object) -> bool:
+    return isinstance(candidate, str) and len(candidate) == _TOKEN_LENGTH and set(candidate) <= _TOKEN_ALPHABET
+
+
+@dataclass(frozen=True)
+class LinkToken:
+    purpose: TokenPurpose
+    username: str
+    expires_at: int
+    thread_id: str | None = None
+    created_by: str | None = None
+
+    def to_item(self, secret: str) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "pk": token_hash(secret),
+            "purpose": str(self.purpose),
+            "username": self.username,
+            "expires_at": self.expires_at,
+            "created_at": clock.epoch_seconds(),
+        }
+        if self.thread_id:
+            item["thread_id"] = self.thread_id
+        if self.created_by:
+            item["created_by"] = self.created_by
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> LinkToken:
+        return cls(
+            purpose=TokenPurpose(item["purpose"]),
+            username=item["username"],
+            expires_at=as_int(item["expires_at"]),
+            thread_id=item.get("thread_id"),
+            created_by=item.get("created_by"),
+        )
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token not yet stored: the secret goes into the link, the item into DynamoDB."""
+
+    secret: str
+    token: LinkToken
+
+    def item(self) -> dict[str, Any]:
+        return self.token.to_item(self.secret)
+
+
+class TokenStore:
+    def __init__(self, table_factory: Callable[[], Any]) -> None:
+        self._table_factory = table_factory
+
+    @property
+    def table_name(self) -> str:
+        return str(self._table_factory().name)
+
+    @staticmethod
+    def issue(
+        purpose: TokenPurpose,
+        username: str,
+        ttl_seconds: int,
+        *,
+        thread_id: str | None = None,
+        created_by: str | None = None,
+    ) -> IssuedToken:
+        token = LinkToken(
+            purpose=purpose,
+            username=username,
+            expires_at=clock.epoch_seconds() + ttl_seconds,
+            thread_id=thread_id,
+            created_by=created_by,
+        )
+        return IssuedToken(secret=secrets.token_urlsafe(32), token=token)
+
+    def save(self, issued: IssuedToken) -> None:
+        with unavailable_on_outage("tokens"):
+            self._table_factory().put_item(Item=issued.item(), ConditionExpression="attribute_not_exists(pk)")
+
+    def peek(self, secret: str, purpose: TokenPurpose) -> LinkToken:
+        """The token if it is still usable, without using it up (GET must not consume: mail scanners prefetch links)."""
+        if not looks_like_token(secret):
+            raise LinkNotValid()
+        with unavailable_on_outage("tokens"):
+            item = self._table_factory().get_item(Key={"pk": token_hash(secret)}, ConsistentRead=True).get("Item")
+        if (
+            not item
+            or item.get("purpose") != str(purpose)
+            or "used_at" in item
+            or as_int(item.get("expires_at")) <= clock.epoch_seconds()
+        ):
+            raise LinkNotValid()
+        return LinkToken.from_item(item)
+
+    def consume(self, secret: str, purpose: TokenPurpose) -> LinkToken:
+        """Use the token up; exactly one caller succeeds, every other gets ``LinkNotValid``."""
+        if not looks_like_token(secret):
+            raise LinkNotValid()
+        with unavailable_on_outage("tokens"):
+            try:
+                result = self._table_factory().update_item(
+                    Key={"pk": token_hash(secret)},
+                    UpdateExpression="SET used_at = :now",
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND purpose = :purpose AND attribute_not_exists(used_at) "
+                        "AND expires_at > :now"
+                    ),
+                    ExpressionAttributeValues={":now": clock.epoch_seconds(), ":purpose": str(purpose)},
+                    ReturnValues="ALL_NEW",
+                )
+            except Exception as exc:
+                if is_conditional_failure(exc):
+                    raise LinkNotValid() from None
+                raise
+        return LinkToken.from_item(result["Attributes"])

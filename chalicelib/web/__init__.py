@@ -1,0 +1,1 @@
+"""The HTTP edge: turns Chalice requests into service calls and domain errors into HTTP answers."""

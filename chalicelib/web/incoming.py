@@ -1,0 +1,162 @@
+"""One incoming HTTP request, with strict parsing of its body.
+
+Bodies are checked for size, content type, UTF-8 and shape before any service sees
+them, so bad input gets a clear 4xx and never reaches DynamoDB or a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from chalice.app import Request
+
+from chalicelib.audit import RequestInfo
+from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+
+MAX_FORM_BYTES = 64 * 1024
+MAX_FORM_FIELDS = 50
+MAX_FIELD_CHARS = 10_000
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+@dataclass
+class Incoming:
+    request: Request
+    request_id: str
+    _cookies: dict[str, str] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, request: Request) -> Incoming:
+        """Wrap a Chalice request; its id is Lambda's request id (API Gateway's when there is no context)."""
+        request_id = getattr(request.lambda_context, "aws_request_id", None) or request.context.get("requestId")
+        return cls(request, str(request_id or uuid.uuid4()))
+
+    # --- who and where ----------------------------------------------------------------
+
+    @property
+    def method(self) -> str:
+        return self.request.method.upper()
+
+    @property
+    def path(self) -> str:
+        return str(self.request.context.get("path") or self.request.path)
+
+    def header(self, name: str) -> str | None:
+        value = self.request.headers.get(name)
+        return str(value) if value is not None else None
+
+    def query(self, name: str) -> str | None:
+        params = self.request.query_params
+        if not params:
+            return None
+        value = params.get(name)
+        return str(value) if value is not None else None
+
+    @property
+    def source_ip(self) -> str | None:
+        identity = self.request.context.get("identity") or {}
+        return identity.get("sourceIp")
+
+    def info(self) -> RequestInfo:
+        return RequestInfo(
+            request_id=self.request_id,
+            source_ip=self.source_ip,
+            user_agent=self.header("user-agent"),
+        )
+
+    def cookie(self, name: str) -> str | None:
+        if self._cookies is None:
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(self.header("cookie") or "")
+            except CookieError:
+                jar = SimpleCookie()
+            self._cookies = {key: morsel.value for key, morsel in jar.items()}
+        return self._cookies.get(name)
+
+    @property
+    def wants_json(self) -> bool:
+        return self.path.startswith("/api/")
+
+    # --- the body ---------------------------------------------------------------------
+
+    def _body(self, limit: int) -> bytes:
+        declared = self.header("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"The request body may be at most {limit // 1024} KiB.")
+        body = self.request.raw_body or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8", "surrogateescape")
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The request body may be at most {limit // 1024} KiB.")
+        return body
+
+    def _text(self, limit: int) -> str:
+        try:
+            return self._body(limit).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest("The request body is not valid UTF-8 text.") from None
+
+    def json_object(self, limit: int) -> dict[str, Any]:
+        """The body as a JSON object; 415 for another content type, 413 when too large, 400 when malformed."""
+        if _media_type(self.header("content-type")) != "application/json":
+            raise UnsupportedMediaType("Send the request body as JSON with Content-Type: application/json.")
+        text = self._text(limit)
+        if not text.strip():
+            raise InvalidRequest("The request body is empty; a JSON object is expected.")
+        try:
+            value = json.loads(text, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            raise InvalidRequest("The request body is not valid JSON.") from None
+        if not isinstance(value, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        return value
+
+    def form(self) -> dict[str, str]:
+        """An HTML form post (application/x-www-form-urlencoded), one value per field."""
+        if _media_type(self.header("content-type")) != "application/x-www-form-urlencoded":
+            raise UnsupportedMediaType("This form must be sent as application/x-www-form-urlencoded.")
+        text = self._text(MAX_FORM_BYTES)
+        try:
+            pairs = parse_qs(
+                text,
+                keep_blank_values=True,
+                strict_parsing=False,
+                encoding="utf-8",
+                errors="strict",
+                max_num_fields=MAX_FORM_FIELDS,
+            )
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidRequest("The form could not be read.") from None
+        form: dict[str, str] = {}
+        for name, values in pairs.items():
+            if len(values) != 1 or len(values[0]) > MAX_FIELD_CHARS:
+                raise InvalidRequest("The form could not be read.")
+            form[name] = values[0]
+        return form
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def text_field(body: dict[str, Any], name: str, *, required: bool = True, max_length: int = 1000) -> str | None:
+    """A string field of a JSON object, with a clear error when missing, empty, mistyped or too long."""
+    value = body.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InvalidRequest(f"The field '{name}' is required.", field=name)
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"The field '{name}' must be text.", field=name)
+    if len(value) > max_length:
+        raise InvalidRequest(f"The field '{name}' may be at most {max_length} characters.", field=name)
+    return value

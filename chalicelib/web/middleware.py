@@ -1,0 +1,133 @@
+"""The edge every request passes: a fresh CSP nonce, errors turned into answers, security headers.
+
+No traceback, exception message or request content leaves the server or reaches the
+logs: unexpected failures are logged by type and request id only.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import traceback
+from collections.abc import Callable
+
+from chalice.app import Response
+
+from chalicelib.errors import (
+    AuthenticationRequired,
+    InvalidCredentials,
+    NotFound,
+    SealpostError,
+    ServiceUnavailable,
+    SessionExpired,
+)
+from chalicelib.web.errors import retry_after, status_for
+from chalicelib.web.incoming import Incoming
+from chalicelib.web.pages import error_page, sign_in_redirect
+from chalicelib.web.responses import apply_security_headers, json_response, new_nonce
+from chalicelib.web.routing import Escalated
+
+log = logging.getLogger("sealpost.web")
+
+# The request being handled. Chalice keeps only one ``app.current_request`` per process,
+# which `chalice local`'s threads would share; a context variable is per thread.
+_current: contextvars.ContextVar[Incoming] = contextvars.ContextVar("incoming")
+
+
+def current() -> Incoming:
+    return _current.get()
+
+
+_CACHEABLE_PREFIX = "/static/"
+
+
+def error_body(error: SealpostError, request_id: str) -> dict[str, object]:
+    return {
+        "error": error.code,
+        "message": error.public_message,
+        "field": error.field,
+        "warning": error.warning if isinstance(error, InvalidCredentials) else None,
+        "request_id": request_id,
+    }
+
+
+def error_response(incoming: Incoming, error: SealpostError) -> Response:
+    status = status_for(error)
+    if not incoming.wants_json:
+        if isinstance(error, AuthenticationRequired) and incoming.method == "GET":
+            return sign_in_redirect(incoming, "session_ended" if isinstance(error, SessionExpired) else None)
+        response = error_page(incoming, error, status)
+    else:
+        response = json_response(error_body(error, incoming.request_id), status)
+    seconds = retry_after(error)
+    if seconds is not None:
+        response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+class _ChaliceError(SealpostError):
+    """An error answer that Chalice produced itself (405 and the like), in our shape."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+_CHALICE_MESSAGES = {
+    405: ("method_not_allowed", "This method is not allowed here."),
+    415: ("unsupported_media_type", "This content type is not accepted here."),
+}
+
+
+def _reshape_chalice_error(incoming: Incoming, response: Response) -> Response:
+    if response.status_code not in _CHALICE_MESSAGES:
+        return response
+    body = response.body
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return response
+    if not (isinstance(body, dict) and "Code" in body):
+        return response
+    code, message = _CHALICE_MESSAGES[response.status_code]
+    reshaped = error_response(incoming, _ChaliceError(code, message))
+    reshaped.status_code = response.status_code
+    for name in ("Allow",):
+        if name in response.headers:
+            reshaped.headers[name] = response.headers[name]
+    return reshaped
+
+
+def handle(incoming: Incoming, get_response: Callable[[object], Response]) -> Response:
+    _current.set(incoming)
+    new_nonce()
+    try:
+        response = _reshape_chalice_error(incoming, get_response(incoming.request))
+    except Escalated as escalated:
+        response = answer_for(incoming, escalated.original)
+    except Exception as exc:
+        response = answer_for(incoming, exc)
+    return apply_security_headers(response, cacheable=incoming.path.startswith(_CACHEABLE_PREFIX))
+
+
+def answer_for(incoming: Incoming, exc: Exception) -> Response:
+    if isinstance(exc, SealpostError):
+        if isinstance(exc, ServiceUnavailable):
+            log.warning("unavailable", extra={"code": exc.code, "request_id": incoming.request_id})
+        return error_response(incoming, exc)
+    # The last line of defence: logged by type and place only, no traceback leaves the server.
+    log.error(
+        "unhandled %s at %s (request %s)",
+        type(exc).__name__,
+        "".join(traceback.format_tb(exc.__traceback__, limit=-3)).replace("\n", " | "),
+        incoming.request_id,
+    )
+    response = error_response(incoming, SealpostError("Something went wrong on our side. Please try again."))
+    response.status_code = 500
+    return response
+
+
+def not_found(incoming: Incoming) -> Response:
+    raise NotFound("There is no page or API endpoint at this address.")

@@ -1,0 +1,121 @@
+"""Responses: JSON, HTML pages, redirects, cookies, and the security headers every answer carries."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import secrets
+from typing import Any
+
+from chalice.app import Response
+
+from chalicelib.sessions import COOKIE_NAME
+
+_nonce: contextvars.ContextVar[str] = contextvars.ContextVar("csp_nonce", default="")
+
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+def new_nonce() -> str:
+    """A fresh CSP nonce for the response being built (one per request)."""
+    nonce = secrets.token_urlsafe(18)
+    _nonce.set(nonce)
+    return nonce
+
+
+def current_nonce() -> str:
+    return _nonce.get() or new_nonce()
+
+
+def content_security_policy(nonce: str) -> str:
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src 'nonce-{nonce}' 'strict-dynamic'",
+            f"style-src 'self' 'nonce-{nonce}'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "form-action 'self'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+        )
+    )
+
+
+def apply_security_headers(response: Response, *, cacheable: bool = False) -> Response:
+    """Add the headers every response carries, errors included. Existing values are kept."""
+    headers = response.headers
+    defaults = {
+        "Content-Security-Policy": content_security_policy(current_nonce()),
+        "Strict-Transport-Security": HSTS,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Cross-Origin-Resource-Policy": "same-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+        "Cache-Control": "public, max-age=3600" if cacheable else "no-store",
+    }
+    lowered = {name.lower() for name in headers}
+    for name, value in defaults.items():
+        if name.lower() not in lowered:
+            headers[name] = value
+    content_type = next((headers[n] for n in headers if n.lower() == "content-type"), None)
+    if content_type is None:
+        headers["Content-Type"] = "application/json; charset=utf-8"
+    elif (
+        isinstance(content_type, str)
+        and content_type.startswith(("text/", "application/json"))
+        and ("charset" not in content_type)
+    ):
+        for name in list(headers):
+            if name.lower() == "content-type":
+                headers[name] = content_type + "; charset=utf-8"
+    return response
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, Any] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status_code=status,
+        headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})},
+    )
+
+
+def html_response(html: str, status: int = 200, headers: dict[str, Any] | None = None) -> Response:
+    return Response(
+        body=html,
+        status_code=status,
+        headers={"Content-Type": "text/html; charset=utf-8", **(headers or {})},
+    )
+
+
+def redirect(location: str, headers: dict[str, Any] | None = None) -> Response:
+    """303 See Other to a local path (callers pass only paths they built or checked)."""
+    return Response(body="", status_code=303, headers={"Location": location, **(headers or {})})
+
+
+def cookie_header(name: str, value: str, *, max_age: int | None = None) -> str:
+    """A ``__Host-`` cookie: Secure, HttpOnly, SameSite=Strict, Path=/, no Domain."""
+    parts = [f"{name}={value}", "Path=/", "Secure", "HttpOnly", "SameSite=Strict"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    return "; ".join(parts)
+
+
+def session_cookie(secret: str) -> str:
+    return cookie_header(COOKIE_NAME, secret)
+
+
+def cleared_session_cookie() -> str:
+    return cookie_header(COOKIE_NAME, "", max_age=0)
+
+
+def with_cookies(response: Response, *cookies: str) -> Response:
+    if cookies:
+        existing = response.headers.get("Set-Cookie")
+        values = existing if isinstance(existing, list) else ([existing] if existing else [])
+        response.headers["Set-Cookie"] = [*values, *cookies]
+    return response

@@ -1,0 +1,1 @@
+"""Developer tooling: local provisioning, seeding and the local run. Never deployed."""

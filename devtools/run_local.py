@@ -1,0 +1,132 @@
+"""`make run`: Sealpost on 127.0.0.1 against a local AWS stand-in.
+
+1. starts a moto server on 127.0.0.1 (MOTO_PORT, default 5000);
+2. creates every resource of infra/template.yaml there (devtools/provision.py);
+3. seeds the demo associate and prints how to sign in;
+4. serves the app with `chalice local --no-autoreload` on 127.0.0.1 (PORT, default 8000).
+
+Ctrl-C stops every process this started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from chalicelib import services as services_module
+from devtools.provision import Provisioner
+from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, seed_associate
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+STACK = "sealpost-local"
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited early (code {process.returncode})")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{what} did not start on {HOST}:{port}")
+
+
+def local_environment(moto_port: int, app_port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        AWS_ACCESS_KEY_ID="local",
+        AWS_SECRET_ACCESS_KEY="local",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        AWS_ENDPOINT_URL=f"http://{HOST}:{moto_port}",
+        SEALPOST_LOCAL_MODE="true",
+    )
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
+def main() -> int:
+    moto_port = int(os.environ.get("MOTO_PORT", "5000"))
+    app_port = int(os.environ.get("PORT", "8000"))
+    env = local_environment(moto_port, app_port)
+    bin_dir = Path(sys.executable).parent
+    children: list[subprocess.Popen[bytes]] = []
+
+    def stop(*_: object) -> None:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    def on_terminate(*_: object) -> None:
+        stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_terminate)
+    try:
+        moto = subprocess.Popen(
+            [str(bin_dir / "moto_server"), "-H", HOST, "-p", str(moto_port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        children.append(moto)
+        wait_for_port(moto_port, moto, "moto server")
+
+        os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
+        provisioner = Provisioner()
+        stack = provisioner.provision(STACK, parameters={"PortalUrl": f"http://{HOST}:{app_port}"})
+        env.update(stack.environment)
+        os.environ.update(stack.environment)
+        os.environ["SEALPOST_LOCAL_MODE"] = "true"
+        seed_associate(services_module.current(), DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, "Demo Associate")
+
+        app = subprocess.Popen(
+            [
+                str(bin_dir / "chalice"),
+                "local",
+                "--no-autoreload",
+                "--host",
+                HOST,
+                "--port",
+                str(app_port),
+                "--stage",
+                "dev",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        children.append(app)
+        wait_for_port(app_port, app, "chalice local")
+        print(
+            "\n"
+            f"  Sealpost is running at http://{HOST}:{app_port}/  (AWS stand-in: moto on port {moto_port})\n"
+            f"  Sign in as the demo associate:  {DEMO_ASSOCIATE}  /  {DEMO_ASSOCIATE_PASSWORD}\n"
+            f"  Mail the app sends:  http://{HOST}:{app_port}/local/mail   or   make mail\n"
+            "  Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Helpers shared by the tests: a cookie-keeping HTTP client over Chalice's test client, and readers
+for what the app wrote to the AWS stand-in (audit records, sent mail)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from email import message_from_string, policy
+from email.message import EmailMessage
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import urlencode
+
+from chalice.test import Client
+
+PORTAL_URL = "https://portal.test"
+DEMO_PASSWORD = "correct horse battery staple for tests"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, Any]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> Any:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def set_cookies(self) -> list[str]:
+        value = self.header("set-cookie")
+        if value is None:
+            return []
+        return value if isinstance(value, list) else [value]
+
+
+@dataclass
+class WebClient:
+    """One browser: keeps cookies, sends the CSRF token it was given, speaks JSON or forms."""
+
+    client: Client
+    cookies: dict[str, str] = field(default_factory=dict)
+    csrf_token: str | None = None
+    user_agent: str = "pytest-browser/1.0"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        form: dict[str, str] | None = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        sent: dict[str, str] = {"user-agent": self.user_agent}
+        payload = b""
+        if json_body is not None:
+            payload = json.dumps(json_body).encode()
+            sent["content-type"] = "application/json"
+        elif form is not None:
+            payload = urlencode(form).encode()
+            sent["content-type"] = "application/x-www-form-urlencoded"
+        elif body is not None:
+            payload = body
+        if self.cookies:
+            sent["cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if self.csrf_token and method.upper() not in ("GET", "HEAD"):
+            sent["x-csrf-token"] = self.csrf_token
+        sent.update(headers or {})
+        response = self.client.http.request(method, path, headers=sent, body=payload)
+        reply = Reply(status=response.status_code, headers=dict(response.headers), body=response.body)
+        for raw in reply.set_cookies():
+            jar: SimpleCookie = SimpleCookie()
+            jar.load(raw)
+            for name, morsel in jar.items():
+                if morsel["max-age"] == "0":
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+        return reply
+
+    def get(self, path: str, **kwargs: Any) -> Reply:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Reply:
+        return self.request("POST", path, **kwargs)
+
+    # --- JSON API conveniences -----------------------------------------------------------
+
+    def sign_in(self, username: str, password: str) -> Reply:
+        reply = self.post("/api/session", json_body={"username": username, "password": password})
+        if reply.status == 200:
+            self.csrf_token = reply.json["csrf_token"]
+        return reply
+
+    # --- HTML form conveniences ----------------------------------------------------------
+
+    def form_token(self, path: str) -> str:
+        page = self.get(path)
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert found, f"no CSRF field on {path} ({page.status})"
+        return found.group(1)
+
+    def submit(self, page: str, action: str, fields: dict[str, str]) -> Reply:
+        """Load ``page``, take its CSRF token and post ``fields`` to ``action`` as a browser would."""
+        token = self.form_token(page)
+        return self.post(action, form={"csrf_token": token, **fields})
+
+
+# --- what the app left in the stand-in ---------------------------------------------------
+
+
+def audit_records(s3: Any, bucket: str) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix="records/"):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
+            records.extend(json.loads(line) for line in body.splitlines() if line)
+    return sorted(records, key=lambda r: r["time"])
+
+
+def audit_objects(s3: Any, bucket: str) -> list[bytes]:
+    """Every stored audit object, raw (for scanning for secrets)."""
+    blobs = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for version in page.get("Versions", []):
+            blobs.append(
+                s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+            )
+    return blobs
+
+
+def sent_mail() -> list[EmailMessage]:
+    """Every mail moto's SES accepted in this test (in-process moto)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    messages = []
+    for raw in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages:
+        parsed = message_from_string(raw.raw_data, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        messages.append(parsed)
+    return messages
+
+
+def mail_text(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def link_in(message: EmailMessage, prefix: str) -> str:
+    found = re.search(re.escape(PORTAL_URL) + r"(" + re.escape(prefix) + r"[A-Za-z0-9_\-]+)", mail_text(message))
+    assert found, f"no {prefix} link in mail"
+    return found.group(1)
