@@ -106,3 +106,79 @@ def associate_web(web: WebClient, associate: Account) -> WebClient:
     reply = web.sign_in(associate.username, DEMO_PASSWORD)
     assert reply.status == 200, reply.text
     return web
+
+
+PARTNER_PASSWORD = "partner chooses a long passphrase"
+
+
+@pytest.fixture
+def make_partner(stack: Stack, associate: Account, new_browser: Any) -> Any:
+    """Create a registered business-partner account the way the product does: an associate creates
+    it, the partner follows the invitation link and chooses a password. Returns the account."""
+    from tests.support import link_in, sent_mail
+
+    def make(email: str = "bob@clinic.example", password: str = PARTNER_PASSWORD) -> Account:
+        admin = new_browser()
+        assert admin.sign_in(associate.username, DEMO_PASSWORD).status == 200
+        created = admin.post("/api/accounts", json_body={"email": email, "display_name": "Bob Partner"})
+        assert created.status == 201, created.text
+        username = created.json["account"]["username"]
+        invitation = next(m for m in reversed(sent_mail()) if m["To"].addresses[0].addr_spec == email)
+        token = link_in(invitation, "/register/").rsplit("/", 1)[1]
+        partner = new_browser()
+        registered = partner.post("/api/register", json_body={"token": token, "password": password})
+        assert registered.status == 201, registered.text
+        account = stack.services().accounts.get(username)
+        assert account is not None
+        return account
+
+    return make
+
+
+@pytest.fixture
+def partner(make_partner: Any) -> Account:
+    return make_partner()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, seconds: float = 20) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@pytest.fixture(scope="session")
+def dynalite_endpoint() -> Iterator[str]:
+    """A real DynamoDB engine (dynalite from npm, LevelDB in memory) on 127.0.0.1, for races."""
+    import subprocess
+
+    cli = ROOT / "node_modules" / "dynalite" / "cli.js"
+    if not cli.exists():
+        pytest.fail("dynalite is not installed: run `make test` (it runs `npm ci`)")
+    port = free_port()
+    process = subprocess.Popen(
+        ["node", str(cli), "--host", "127.0.0.1", "--port", str(port), "--createTableMs", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -109,7 +109,8 @@ def handle(incoming: Incoming, get_response: Callable[[object], Response]) -> Re
         response = answer_for(incoming, escalated.original)
     except Exception as exc:
         response = answer_for(incoming, exc)
-    return apply_security_headers(response, cacheable=incoming.path.startswith(_CACHEABLE_PREFIX))
+    cacheable = response.status_code == 200 and incoming.path.startswith(_CACHEABLE_PREFIX)
+    return apply_security_headers(response, cacheable=cacheable)
 
 
 def answer_for(incoming: Incoming, exc: Exception) -> Response:

@@ -1,0 +1,186 @@
+"""The CloudFormation template: required protections, cfn-lint clean when merged with Chalice's,
+and the local stand-in built from it matches it (no drift)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from botocore.exceptions import ClientError
+
+from chalicelib.settings import Settings
+from devtools.provision import CREATORS, NOT_LOCAL, load_template
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = load_template()
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+
+
+def of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: spec["Properties"] for name, spec in RESOURCES.items() if spec["Type"] == kind}
+
+
+# --- the template itself ------------------------------------------------------------------
+
+
+def test_every_resource_type_is_either_created_locally_or_explained() -> None:
+    for name, spec in RESOURCES.items():
+        assert spec["Type"] in CREATORS or spec["Type"] in NOT_LOCAL, name
+
+
+def test_kms_keys_rotate() -> None:
+    for name, props in of_type("AWS::KMS::Key").items():
+        if props.get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT":
+            assert props["EnableKeyRotation"] is True, name
+
+
+def test_tables_have_ttl_point_in_time_recovery_and_kms_encryption() -> None:
+    tables = of_type("AWS::DynamoDB::Table")
+    assert tables
+    for name, props in tables.items():
+        assert props["TimeToLiveSpecification"]["Enabled"] is True, name
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, name
+        assert props["SSESpecification"]["SSEEnabled"] is True and props["SSESpecification"]["SSEType"] == "KMS"
+
+
+def test_buckets_block_public_access_version_and_encrypt_with_kms() -> None:
+    buckets = of_type("AWS::S3::Bucket")
+    assert buckets
+    for name, props in buckets.items():
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, name
+        assert props["VersioningConfiguration"]["Status"] == "Enabled", name
+        (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms", name
+
+
+def test_every_bucket_has_a_policy_denying_non_tls_access() -> None:
+    policies = {props["Bucket"]["Ref"]: props["PolicyDocument"] for props in of_type("AWS::S3::BucketPolicy").values()}
+    for bucket in of_type("AWS::S3::Bucket"):
+        statements = policies[bucket]["Statement"]
+        deny = [s for s in statements if s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool")]
+        assert deny and deny[0]["Condition"]["Bool"] == {"aws:SecureTransport": "false"}, bucket
+        assert deny[0]["Action"] == "s3:*"
+
+
+def test_the_audit_bucket_locks_records_in_compliance_mode_for_six_years() -> None:
+    audit = RESOURCES["AuditBucket"]["Properties"]
+    assert audit["ObjectLockEnabled"] is True
+    retention = audit["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert retention["Mode"] == "COMPLIANCE"
+    assert retention["Days"] == {"Ref": "AuditRetentionDays"}
+    assert TEMPLATE["Parameters"]["AuditRetentionDays"]["Default"] == 2192
+
+
+def test_the_function_environment_is_what_settings_read() -> None:
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    # Each variable resolved to the parameter's default (or a sample for resource names).
+    parameters = TEMPLATE["Parameters"]
+    fake = {}
+    for name, value in variables.items():
+        ref = value.get("Ref") if isinstance(value, dict) else None
+        fake[name] = str(parameters[ref]["Default"]) if ref in parameters else "sample-value"
+    fake["SEALPOST_KMS_KEY_ARN"] = "arn:aws:kms:us-east-1:123456789012:key/x"
+    Settings.from_env(fake)  # no setting the code needs is missing from the template
+
+
+# --- cfn-lint on the merged template -------------------------------------------------------
+
+
+def test_cfn_lint_passes_on_the_merged_template(tmp_path: Path) -> None:
+    # Chalice builds the deployment zip with the requirements; the template does not
+    # depend on them, so an empty requirements file keeps this test fast and offline.
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "app.py", project)
+    shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / ".chalice", project / ".chalice", ignore=shutil.ignore_patterns("deployments"))
+    (project / "requirements.txt").write_text("")
+    out = tmp_path / "out"
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    subprocess.run(
+        [
+            str(bin_dir / "chalice"),
+            "package",
+            "--stage",
+            "prod",
+            "--template-format",
+            "yaml",
+            "--merge-template",
+            str(ROOT / "infra" / "template.yaml"),
+            str(out),
+        ],
+        cwd=project,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    merged = yaml.load((out / "sam.yaml").read_text(), Loader=yaml.SafeLoader)
+    assert "AuditBucket" in merged["Resources"] and "APIHandler" in merged["Resources"]
+    role = merged["Resources"]["DefaultRole"]["Properties"]["Policies"][0]
+    assert role["PolicyName"] == "SealpostFunctions"
+    lint = subprocess.run(
+        [str(bin_dir / "cfn-lint"), str(out / "sam.yaml")], capture_output=True, text=True, timeout=300
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+# --- the local stand-in matches the template -----------------------------------------------
+
+
+def test_local_tables_match_the_template(stack: Any) -> None:
+    ddb = stack.client("dynamodb")
+    for name, props in of_type("AWS::DynamoDB::Table").items():
+        table_name = stack.provisioned.physical[name]
+        table = ddb.describe_table(TableName=table_name)["Table"]
+        assert table["KeySchema"] == props["KeySchema"], name
+        assert sorted(i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])) == sorted(
+            i["IndexName"] for i in props.get("GlobalSecondaryIndexes", [])
+        )
+        assert table["SSEDescription"]["Status"] == "ENABLED"
+        ttl = ddb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+        assert ttl["AttributeName"] == props["TimeToLiveSpecification"]["AttributeName"]
+        backups = ddb.describe_continuous_backups(TableName=table_name)["ContinuousBackupsDescription"]
+        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_local_buckets_match_the_template(stack: Any) -> None:
+    s3 = stack.client("s3")
+    for name, props in of_type("AWS::S3::Bucket").items():
+        bucket = stack.provisioned.physical[name]
+        assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert all(block.values()) and len(block) == 4
+        if props.get("ObjectLockEnabled"):
+            lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+            retention = lock["Rule"]["DefaultRetention"]
+            assert retention["Mode"] == "COMPLIANCE" and retention["Days"] == 2192
+
+
+def test_local_keys_rotate(stack: Any) -> None:
+    kms = stack.client("kms")
+    key_id = stack.provisioned.physical["DataKey"]
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+
+
+def test_audit_object_versions_cannot_be_deleted(stack: Any) -> None:
+    s3 = stack.client("s3")
+    put = s3.put_object(Bucket=stack.audit_bucket, Key="records/x.jsonl", Body=b"{}\n", ServerSideEncryption="aws:kms")
+    with pytest.raises(ClientError) as refused:
+        s3.delete_object(Bucket=stack.audit_bucket, Key="records/x.jsonl", VersionId=put["VersionId"])
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert s3.get_object(Bucket=stack.audit_bucket, Key="records/x.jsonl", VersionId=put["VersionId"])

@@ -1,0 +1,111 @@
+"""Sessions: random server-side tokens stored as hashes, __Host- cookies, timeouts, revocation."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import time_machine
+
+from chalicelib.accounts import Account
+from chalicelib.sessions import COOKIE_NAME
+from tests.conftest import PARTNER_PASSWORD
+from tests.support import WebClient
+
+MINUTE = 60
+
+
+def signed_in(new_browser: Any, account: Account, password: str = PARTNER_PASSWORD) -> WebClient:
+    browser = new_browser()
+    assert browser.sign_in(account.username, password).status == 200
+    return browser
+
+
+def test_session_cookie_has_host_prefix_and_strict_flags(new_browser: Any, partner: Account) -> None:
+    browser = new_browser()
+    reply = browser.sign_in(partner.username, PARTNER_PASSWORD)
+    (cookie,) = [c for c in reply.set_cookies() if c.startswith(COOKIE_NAME + "=")]
+    attributes = [part.strip() for part in cookie.split(";")]
+    assert COOKIE_NAME.startswith("__Host-")
+    assert "Secure" in attributes and "HttpOnly" in attributes and "SameSite=Strict" in attributes
+    assert "Path=/" in attributes
+    assert not any(a.lower().startswith("domain") for a in attributes)
+    token = attributes[0].split("=", 1)[1]
+    assert len(token) >= 43  # 256 bits, url-safe base64
+
+
+def test_tokens_are_stored_only_as_hashes(new_browser: Any, partner: Account, stack: Any) -> None:
+    browser = signed_in(new_browser, partner)
+    token = browser.cookies[COOKIE_NAME]
+    items = stack.client("dynamodb").scan(TableName=stack.env["SEALPOST_SESSIONS_TABLE"])["Items"]
+    assert token not in repr(items)
+    assert hashlib.sha256(token.encode()).hexdigest() in {item["pk"]["S"] for item in items}
+
+
+def test_sign_in_rotates_the_session(new_browser: Any, partner: Account) -> None:
+    browser = signed_in(new_browser, partner)
+    first = browser.cookies[COOKIE_NAME]
+    browser.sign_in(partner.username, PARTNER_PASSWORD)
+    assert browser.cookies[COOKIE_NAME] != first
+
+
+def test_idle_timeout_ends_the_session_after_fifteen_minutes(new_browser: Any, partner: Account) -> None:
+    with time_machine.travel(1_900_000_000, tick=False) as traveller:
+        browser = signed_in(new_browser, partner)
+        traveller.shift(14 * MINUTE)
+        assert browser.get("/api/session").status == 200  # use keeps it alive
+        traveller.shift(14 * MINUTE)
+        assert browser.get("/api/session").status == 200
+        traveller.shift(15 * MINUTE)
+        reply = browser.get("/api/session")
+        assert reply.status == 401
+        assert reply.json["error"] == "session_expired"
+
+
+def test_absolute_timeout_ends_even_an_active_session_after_twelve_hours(new_browser: Any, partner: Account) -> None:
+    with time_machine.travel(1_900_000_000, tick=False) as traveller:
+        browser = signed_in(new_browser, partner)
+        for _ in range(12 * 60 // 10 - 1):
+            traveller.shift(10 * MINUTE)
+            assert browser.get("/api/session").status == 200
+        traveller.shift(10 * MINUTE)
+        assert browser.get("/api/session").status == 401
+
+
+def test_sign_out_revokes_the_session_on_the_server(new_browser: Any, partner: Account) -> None:
+    browser = signed_in(new_browser, partner)
+    stolen = dict(browser.cookies)
+    assert browser.request("DELETE", "/api/session").status == 200
+    assert COOKIE_NAME not in browser.cookies
+    thief = new_browser()
+    thief.cookies.update(stolen)
+    assert thief.get("/api/session").status == 401
+
+
+def test_sign_out_everywhere_ends_every_session(new_browser: Any, partner: Account) -> None:
+    laptop = signed_in(new_browser, partner)
+    phone = signed_in(new_browser, partner)
+    assert phone.post("/api/session/revoke-all").status == 200
+    assert laptop.get("/api/session").status == 401
+    assert phone.get("/api/session").status == 401
+
+
+def test_lock_ends_every_session(new_browser: Any, partner: Account) -> None:
+    laptop = signed_in(new_browser, partner)
+    attacker = new_browser()
+    for _ in range(3):
+        attacker.post("/api/session", json_body={"username": partner.username, "password": "wrong guess again"})
+    assert laptop.get("/api/session").status == 401
+
+
+def test_termination_ends_every_session(new_browser: Any, partner: Account, associate_web: WebClient) -> None:
+    laptop = signed_in(new_browser, partner)
+    assert associate_web.post(f"/api/accounts/{partner.username}/terminate").status == 200
+    assert laptop.get("/api/session").status == 401
+
+
+def test_a_forged_or_malformed_cookie_is_just_signed_out(new_browser: Any, stack: Any) -> None:
+    browser = new_browser()
+    for value in ("x", "A" * 43, "../../etc", '"quoted"'):
+        browser.cookies[COOKIE_NAME] = value
+        assert browser.get("/api/session").status == 401

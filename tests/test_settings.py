@@ -1,0 +1,70 @@
+"""Settings are read from the environment at call time and refuse bad values clearly."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.errors import ConfigurationError
+from chalicelib.settings import Settings
+
+BASE = {
+    "SEALPOST_DEPLOYMENT": "sealpost-test",
+    "SEALPOST_ACCOUNTS_TABLE": "a",
+    "SEALPOST_SESSIONS_TABLE": "s",
+    "SEALPOST_TOKENS_TABLE": "t",
+    "SEALPOST_AUDIT_BUCKET": "b",
+    "SEALPOST_KMS_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/abc",
+    "SEALPOST_MAIL_FROM": "no-reply@plan.example",
+    "SEALPOST_PORTAL_URL": "https://portal.test/",
+    "SEALPOST_INTERNAL_DOMAINS": "Plan.Example, corp.plan.example",
+}
+
+
+def test_defaults_follow_the_source_documents() -> None:
+    settings = Settings.from_env(BASE)
+    assert settings.lockout_threshold == 3
+    assert settings.max_interactions == 12
+    assert settings.credential_scope == "recipient"
+    assert settings.session_idle_seconds == 15 * 60
+    assert settings.session_absolute_seconds == 12 * 3600
+    assert settings.internal_domains == ("plan.example", "corp.plan.example")
+    assert settings.portal_url == "https://portal.test"
+
+
+def test_internal_addresses_are_recognised_by_domain_case_insensitively() -> None:
+    settings = Settings.from_env(BASE)
+    assert settings.is_internal_address("Alice@PLAN.example")
+    assert not settings.is_internal_address("alice@plan.example.evil.test")
+
+
+def test_settings_are_read_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in BASE.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SEALPOST_CREDENTIAL_SCOPE", "thread")
+    assert Settings.from_env().credential_scope == "thread"
+    monkeypatch.setenv("SEALPOST_CREDENTIAL_SCOPE", "recipient")
+    assert Settings.from_env().credential_scope == "recipient"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SEALPOST_LOCKOUT_THRESHOLD", "three", "whole number"),
+        ("SEALPOST_LOCKOUT_THRESHOLD", "0", "between 1 and 20"),
+        ("SEALPOST_CREDENTIAL_SCOPE", "everyone", "one of recipient, thread"),
+        ("SEALPOST_SELF_SERVICE_UNLOCK", "maybe", "true or false"),
+        ("SEALPOST_KMS_KEY_ARN", "alias/sealpost", "key ARN"),
+        ("SEALPOST_INTERNAL_DOMAINS", " , ", "at least one domain"),
+    ],
+)
+def test_bad_values_are_refused_with_the_setting_named(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        Settings.from_env({**BASE, name: value})
+    assert name in str(caught.value) or "KMS" in str(caught.value)
+
+
+def test_a_missing_resource_name_is_a_configuration_error() -> None:
+    env = dict(BASE)
+    del env["SEALPOST_AUDIT_BUCKET"]
+    with pytest.raises(ConfigurationError, match="SEALPOST_AUDIT_BUCKET is not set"):
+        Settings.from_env(env)
