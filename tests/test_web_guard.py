@@ -44,6 +44,18 @@ def test_same_origin_browser_requests_pass(associate_web: WebClient) -> None:
     assert associate_web.post("/api/accounts", json_body={"email": "y@clinic.example"}, headers=headers).status == 201
 
 
+def test_form_posts_with_a_null_origin_pass_on_the_token(new_browser: Any, partner: Account) -> None:
+    # Referrer-Policy: no-referrer makes browsers send "Origin: null" on same-origin form posts.
+    browser = new_browser()
+    token = browser.form_token("/signin")
+    reply = browser.post(
+        "/signin",
+        form={"csrf_token": token, "username": partner.username, "password": PARTNER_PASSWORD},
+        headers={"origin": "null"},
+    )
+    assert reply.status == 303
+
+
 def test_forms_need_their_token(new_browser: Any, partner: Account) -> None:
     browser = new_browser()
     browser.sign_in(partner.username, PARTNER_PASSWORD)
