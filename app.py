@@ -7,7 +7,8 @@ from typing import Any
 
 from chalice.app import Chalice, Request, Response
 
-from chalicelib.web import api, local_mail, middleware, pages, static
+from chalicelib import services
+from chalicelib.web import api, local_mail, middleware, pages, static, threads_api
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.routing import escalate
 
@@ -94,6 +95,46 @@ def api_resend_invitation(username: str) -> Response:
     return api.account_action(incoming(), username, "invitation")
 
 
+@route("/api/threads", ["GET"])
+def api_inbox() -> Response:
+    return threads_api.inbox(incoming())
+
+
+@route("/api/threads", ["POST"])
+def api_start_thread() -> Response:
+    return threads_api.start(incoming())
+
+
+@route("/api/threads/{thread_id}", ["GET"])
+def api_thread(thread_id: str) -> Response:
+    return threads_api.show(incoming(), thread_id)
+
+
+@route("/api/threads/{thread_id}/messages", ["POST"])
+def api_reply(thread_id: str) -> Response:
+    return threads_api.reply(incoming(), thread_id)
+
+
+@route("/api/threads/{thread_id}/continuation", ["POST"])
+def api_continue_thread(thread_id: str) -> Response:
+    return threads_api.continue_thread(incoming(), thread_id)
+
+
+@route("/api/threads/{thread_id}/remove-from-view", ["POST"])
+def api_remove_from_view(thread_id: str) -> Response:
+    return threads_api.remove_from_view(incoming(), thread_id)
+
+
+@route("/api/threads/{thread_id}/messages/{message_id}/attachments/{attachment_id}", ["GET"])
+def api_download(thread_id: str, message_id: str, attachment_id: str) -> Response:
+    return threads_api.download(incoming(), thread_id, message_id, attachment_id)
+
+
+@route("/api/uploads", ["POST"])
+def api_start_upload() -> Response:
+    return threads_api.start_upload(incoming())
+
+
 # --- pages --------------------------------------------------------------------------
 
 
@@ -175,6 +216,15 @@ def static_file(name: str) -> Response:
 @route("/local/mail", ["GET"])
 def local_mail_page() -> Response:
     return local_mail.page(incoming())
+
+
+# --- event handlers -----------------------------------------------------------------
+
+
+@app.lambda_function(name="attachment_download")
+def attachment_download(event: dict[str, Any], context: Any) -> None:
+    """S3 Object Lambda: decrypts large attachments on their way to a participant."""
+    services.current().downloads.object_lambda_get(event)
 
 
 # --- everything else: a clear 404 instead of API Gateway's "Missing Authentication Token"

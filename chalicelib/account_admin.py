@@ -36,11 +36,17 @@ from chalicelib.errors import (
 from chalicelib.mailer import Mailer, MailNotSent, OutgoingMail
 from chalicelib.sessions import Principal
 from chalicelib.settings import Settings
-from chalicelib.tokens import TokenPurpose, TokenStore
+from chalicelib.tokens import IssuedToken, TokenPurpose, TokenStore
 
 log = logging.getLogger(__name__)
 
 _USERNAME_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class PreparedPartner:
+    account: Account
+    invitation: IssuedToken
 
 
 @dataclass(frozen=True)
@@ -86,65 +92,78 @@ class AccountAdmin:
 
     # --- create and invite ------------------------------------------------------------
 
+    @property
+    def tokens_table(self) -> str:
+        return self._tokens.table_name
+
+    def prepare_partner(
+        self, associate: Account, email: str, display_name: str, *, thread_id: str | None = None
+    ) -> PreparedPartner:
+        """A new partner account and its invitation, not yet stored (callers add them to a transaction)."""
+        account = Account(
+            username=f"{_username_base(email)}-{secrets.randbelow(10**6):06d}",
+            email=email,
+            role=Role.PARTNER,
+            status=Status.INVITED,
+            display_name=display_name,
+            created_at=clock.iso(clock.now()),
+            created_by=associate.username,
+            thread_id=thread_id,
+        )
+        invitation = self._tokens.issue(
+            TokenPurpose.INVITATION,
+            account.username,
+            self._settings.invitation_ttl_seconds,
+            thread_id=thread_id,
+            created_by=associate.username,
+        )
+        return PreparedPartner(account=account, invitation=invitation)
+
+    def validate_partner_address(self, raw_email: Any, field: str = "email") -> str:
+        email = validate_email(raw_email, field)
+        if self._settings.is_internal_address(email):
+            raise InvalidRequest(
+                "This address is on the plan's own domain; associates sign in with their work account.",
+                field=field,
+            )
+        return email
+
     def create_partner(
         self,
         associate: Principal,
         raw_email: Any,
         raw_display_name: Any,
         request: RequestInfo,
-        *,
-        thread_id: str | None = None,
     ) -> CreatedAccount:
         require_associate(associate, self._audit, request, "create_account")
-        email = validate_email(raw_email)
+        email = self.validate_partner_address(raw_email)
         display_name = validate_display_name(raw_display_name)
-        if self._settings.is_internal_address(email):
-            raise InvalidRequest(
-                "This address is on the plan's own domain; associates sign in with their work account.",
-                field="email",
-            )
         claim_email = self._settings.credential_scope == "recipient"
         if claim_email and self._accounts.username_for_email(email) is not None:
             raise AccountAlreadyExists()
         for _ in range(_USERNAME_ATTEMPTS):
-            account = Account(
-                username=f"{_username_base(email)}-{secrets.randbelow(10**6):06d}",
-                email=email,
-                role=Role.PARTNER,
-                status=Status.INVITED,
-                display_name=display_name,
-                created_at=clock.iso(clock.now()),
-                created_by=associate.account.username,
-                thread_id=thread_id,
-            )
-            invitation = self._tokens.issue(
-                TokenPurpose.INVITATION,
-                account.username,
-                self._settings.invitation_ttl_seconds,
-                thread_id=thread_id,
-                created_by=associate.account.username,
-            )
+            prepared = self.prepare_partner(associate.account, email, display_name)
+            account = prepared.account
             self._audit.record(
                 AuditEvent.ACCOUNT_CREATED,
                 actor=associate.actor,
                 request=request,
                 account=account.username,
-                thread_id=thread_id,
                 detail={"role": str(Role.PARTNER), "credential_scope": self._settings.credential_scope},
             )
             try:
                 self._accounts.create(
                     account,
                     claim_email=claim_email,
-                    also_put=((self._tokens.table_name, invitation.item()),),
+                    also_put=((self._tokens.table_name, prepared.invitation.item()),),
                 )
             except UsernameTaken:
-                self._record_aborted(associate, account, request, "username_taken")
+                self.record_aborted(associate, account, request, "username_taken")
                 continue
             except SealpostError as exc:
-                self._record_aborted(associate, account, request, exc.code)
+                self.record_aborted(associate, account, request, exc.code)
                 raise
-            sent = self._send_invitation(associate, account, invitation.secret)
+            sent = self.send_invitation(associate.account, account, prepared.invitation.secret)
             return CreatedAccount(account=account, invitation_sent=sent)
         raise Conflict("Could not find a free user name. Please try again.")
 
@@ -168,20 +187,23 @@ class AccountAdmin:
             reason="invitation_resent",
         )
         self._tokens.save(invitation)
-        if not self._send_invitation(associate, account, invitation.secret):
+        if not self.send_invitation(associate.account, account, invitation.secret):
             raise MailNotSent()
         return account
 
-    def _send_invitation(self, associate: Principal, account: Account, secret: str) -> bool:
+    def send_invitation(
+        self, associate: Account, account: Account, secret: str, *, message_waiting: bool = False
+    ) -> bool:
         mail = OutgoingMail.from_templates(
             to=account.email,
             subject=f"{self._settings.plan_name}: your secure messaging account",
             template="invitation",
             plan_name=self._settings.plan_name,
-            associate_name=associate.account.display_name or associate.account.email,
+            associate_name=associate.display_name or associate.email,
             username=account.username,
             link=f"{self._settings.portal_url}/register/{secret}",
             valid_hours=self._settings.invitation_ttl_seconds // 3600,
+            message_waiting=message_waiting,
         )
         try:
             self._mailer.send(mail)
@@ -190,7 +212,7 @@ class AccountAdmin:
             return False
         return True
 
-    def _record_aborted(self, associate: Principal, account: Account, request: RequestInfo, reason: str) -> None:
+    def record_aborted(self, associate: Principal, account: Account, request: RequestInfo, reason: str) -> None:
         self._audit.record(
             AuditEvent.ACCOUNT_CREATED,
             actor=associate.actor,

@@ -25,7 +25,13 @@ from typing import Any
 
 from chalicelib import clock
 from chalicelib.audit import Actor
-from chalicelib.dynamo import as_int, error_code, is_conditional_failure, unavailable_on_outage
+from chalicelib.dynamo import (
+    Transaction,
+    TransactionCancelled,
+    as_int,
+    is_conditional_failure,
+    unavailable_on_outage,
+)
 from chalicelib.errors import AccountAlreadyExists, Conflict, InvalidRequest, NotFound
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{2,127}$")
@@ -101,6 +107,7 @@ class Account:
     created_at: str = ""
     created_by: str = ""
     thread_id: str | None = None
+    strikes: int = 0
 
     def is_locked(self, threshold: int) -> bool:
         return self.failed_attempts >= threshold
@@ -126,6 +133,7 @@ class Account:
             "created_at": self.created_at,
             "created_by": self.created_by,
             "thread_id": self.thread_id,
+            "strikes": self.strikes,
         }
 
     @classmethod
@@ -142,6 +150,7 @@ class Account:
             created_at=item.get("created_at", ""),
             created_by=item.get("created_by", ""),
             thread_id=item.get("thread_id"),
+            strikes=as_int(item.get("strikes")),
         )
 
     def to_item(self) -> dict[str, Any]:
@@ -163,6 +172,21 @@ class Account:
         if self.thread_id:
             item["thread_id"] = self.thread_id
         return item
+
+
+@dataclass(frozen=True)
+class CreationSlots:
+    """Where an account's items sit in a transaction, to explain why it was cancelled."""
+
+    account: int
+    email: int | None
+
+    def raise_for(self, cancelled: TransactionCancelled) -> None:
+        reasons = cancelled.reasons
+        if self.email is not None and len(reasons) > self.email and reasons[self.email] == "ConditionalCheckFailed":
+            raise AccountAlreadyExists() from None
+        if len(reasons) > self.account and reasons[self.account] == "ConditionalCheckFailed":
+            raise UsernameTaken() from None
 
 
 class StaleAccount(Conflict):
@@ -198,6 +222,21 @@ class AccountRepository:
             item = self._table.get_item(Key={"pk": "EMAIL#" + email}, ConsistentRead=True).get("Item")
         return item["username"] if item else None
 
+    @property
+    def table_name(self) -> str:
+        return str(self._table.name)
+
+    def add_creation(self, tx: Transaction, account: Account, *, claim_email: bool) -> CreationSlots:
+        """Add a new account (and, with ``claim_email``, the claim on its address) to ``tx``."""
+        table = self.table_name
+        account_slot = len(tx.items)
+        tx.put(table, account.to_item())
+        email_slot = None
+        if claim_email:
+            email_slot = len(tx.items)
+            tx.put(table, {"pk": "EMAIL#" + account.email, "kind": "email", "username": account.username})
+        return CreationSlots(account_slot, email_slot)
+
     def create(
         self,
         account: Account,
@@ -209,42 +248,15 @@ class AccountRepository:
 
         With ``claim_email`` the mail address may belong to no other account.
         """
-        table = self._table
-        puts: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": table.name,
-                    "Item": account.to_item(),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-        ]
-        if claim_email:
-            puts.append(
-                {
-                    "Put": {
-                        "TableName": table.name,
-                        "Item": {"pk": "EMAIL#" + account.email, "kind": "email", "username": account.username},
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
-            )
-        puts.extend(
-            {"Put": {"TableName": name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
-            for name, item in also_put
-        )
-        with unavailable_on_outage("accounts"):
-            try:
-                table.meta.client.transact_write_items(TransactItems=puts)
-            except Exception as exc:
-                if error_code(exc) != "TransactionCanceledException":
-                    raise
-                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
-                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                    raise AccountAlreadyExists() from None
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    raise UsernameTaken() from None
-                raise
+        tx = Transaction()
+        slots = self.add_creation(tx, account, claim_email=claim_email)
+        for name, item in also_put:
+            tx.put(name, item)
+        try:
+            tx.execute(self._table.meta.client)
+        except TransactionCancelled as cancelled:
+            slots.raise_for(cancelled)
+            raise
 
     def list_by_role(self, role: Role) -> list[Account]:
         accounts: list[Account] = []
@@ -360,6 +372,18 @@ class AccountRepository:
                 ":gen": expected_generation,
             },
         )
+
+    def add_strike(self, username: str) -> int:
+        """Count one domain-filter strike (atomic); returns the new number of strikes."""
+        with unavailable_on_outage("accounts"):
+            result = self._table.update_item(
+                Key={"pk": "ACCOUNT#" + username},
+                UpdateExpression="ADD strikes :one",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":one": 1},
+                ReturnValues="UPDATED_NEW",
+            )
+        return as_int(result["Attributes"]["strikes"])
 
     def end_all_sessions(self, username: str) -> None:
         self._update(username, "ADD session_generation :one", "attribute_exists(#s)", {":one": 1})

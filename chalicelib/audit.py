@@ -41,6 +41,16 @@ class AuditEvent(StrEnum):
     SESSIONS_REVOKED = "session.revoked_all"
     SESSION_EXPIRED = "session.expired"
     ACCESS_DENIED = "access.denied"
+    THREAD_CREATED = "thread.created"
+    THREAD_REMOVED_FROM_VIEW = "thread.removed_from_view"
+    MESSAGE_SENT = "message.sent"
+    MESSAGE_REPLIED = "message.replied"
+    MESSAGE_OPENED = "message.opened"
+    ATTACHMENT_DOWNLOADED = "attachment.downloaded"
+    NOTIFICATION_SENT = "notification.sent"
+    DOMAIN_FILTER_BLOCKED = "domain_filter.blocked"
+    DOMAIN_FILTER_STRIKE = "domain_filter.strike"
+    TAMPER_DETECTED = "integrity.tamper_detected"
 
 
 class Outcome(StrEnum):

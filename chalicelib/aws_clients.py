@@ -43,6 +43,19 @@ def s3(region: str) -> S3Client:
     return cast("S3Client", client("s3", region))
 
 
+def s3_presigner(region: str) -> S3Client:
+    """An S3 client for presigned URLs and POSTs (Signature Version 4, required by KMS-encrypted objects)."""
+    key = ("s3-presigner", region)
+    with _lock:
+        found = _clients.get(key)
+        if found is None:
+            found = boto3.session.Session().client(
+                "s3", region_name=region, config=_CONFIG.merge(Config(signature_version="s3v4"))
+            )
+            _clients[key] = found
+        return cast("S3Client", found)
+
+
 def kms(region: str) -> KMSClient:
     return cast("KMSClient", client("kms", region))
 

@@ -58,3 +58,59 @@ def as_int(value: Any, default: int = 0) -> int:
     if isinstance(value, Decimal | int):
         return int(value)
     return int(str(value))
+
+
+class TransactionCancelled(Exception):
+    """A transaction's condition failed; ``reasons`` holds one code per item (``None`` when it was fine)."""
+
+    def __init__(self, reasons: list[str | None]) -> None:
+        super().__init__("transaction cancelled")
+        self.reasons = reasons
+
+
+class Transaction:
+    """A TransactWriteItems batch (up to 100 items, any tables), with Python types in and out."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def put(self, table: str, item: dict[str, Any], condition: str | None = "attribute_not_exists(pk)") -> None:
+        entry: dict[str, Any] = {"TableName": table, "Item": item}
+        if condition:
+            entry["ConditionExpression"] = condition
+        self.items.append({"Put": entry})
+
+    def update(
+        self,
+        table: str,
+        key: dict[str, Any],
+        expression: str,
+        *,
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> None:
+        entry: dict[str, Any] = {"TableName": table, "Key": key, "UpdateExpression": expression}
+        if condition:
+            entry["ConditionExpression"] = condition
+        if names:
+            entry["ExpressionAttributeNames"] = names
+        if values:
+            entry["ExpressionAttributeValues"] = values
+        self.items.append({"Update": entry})
+
+    def execute(self, resource_client: Any) -> None:
+        """Run it with the *resource's* client (``table.meta.client``), which serialises Python types."""
+        if len(self.items) > 100:
+            raise ValueError("a DynamoDB transaction holds at most 100 items")
+        with unavailable_on_outage("transaction"):
+            try:
+                resource_client.transact_write_items(TransactItems=self.items)
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = [
+                    None if r.get("Code") in (None, "None") else str(r.get("Code"))
+                    for r in exc.response.get("CancellationReasons", [])
+                ]
+                raise TransactionCancelled(reasons) from None

@@ -10,11 +10,19 @@ from chalicelib.account_admin import AccountAdmin
 from chalicelib.accounts import AccountRepository
 from chalicelib.audit import AuditLog
 from chalicelib.credentials import CredentialService
+from chalicelib.domain_filter import DomainFilter
+from chalicelib.downloads import DownloadService
+from chalicelib.encryption import Encryptor
 from chalicelib.mailer import Mailer
+from chalicelib.message_store import MessageStore
+from chalicelib.messaging import MessagingService
+from chalicelib.notifications import Notifier
 from chalicelib.sessions import SessionService
 from chalicelib.settings import Settings
 from chalicelib.signin import SignInService
+from chalicelib.threads import ThreadRepository
 from chalicelib.tokens import TokenStore
+from chalicelib.uploads import UploadService
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,10 @@ class Services:
     signin: SignInService
     admin: AccountAdmin
     credentials: CredentialService
+    threads: ThreadRepository
+    messaging: MessagingService
+    downloads: DownloadService
+    uploads: UploadService
 
 
 def build(settings: Settings) -> Services:
@@ -39,6 +51,27 @@ def build(settings: Settings) -> Services:
     sessions = SessionService(
         settings, lambda: aws_clients.dynamodb_table(settings.sessions_table, region), accounts, audit
     )
+    admin = AccountAdmin(settings, accounts, tokens, mailer, audit)
+    threads = ThreadRepository(lambda: aws_clients.dynamodb_table(settings.threads_table, region))
+    notifier = Notifier(settings, mailer)
+    uploads = UploadService(
+        settings.staging_bucket,
+        settings.kms_key_arn,
+        settings.max_attachment_bytes,
+        lambda: aws_clients.s3_presigner(region),
+    )
+    messaging = MessagingService(
+        settings,
+        accounts,
+        threads,
+        MessageStore(settings.messages_bucket, settings.kms_key_arn, lambda: aws_clients.s3(region)),
+        Encryptor(settings.kms_key_arn, settings.deployment),
+        uploads,
+        admin,
+        DomainFilter(settings, accounts, threads, notifier, audit),
+        notifier,
+        audit,
+    )
     return Services(
         settings=settings,
         audit=audit,
@@ -47,8 +80,12 @@ def build(settings: Settings) -> Services:
         mailer=mailer,
         sessions=sessions,
         signin=SignInService(settings, accounts, sessions, audit),
-        admin=AccountAdmin(settings, accounts, tokens, mailer, audit),
+        admin=admin,
         credentials=CredentialService(settings, accounts, tokens, sessions, mailer, audit),
+        threads=threads,
+        messaging=messaging,
+        downloads=DownloadService(settings, messaging, lambda: aws_clients.s3_presigner(region)),
+        uploads=uploads,
     )
 
 

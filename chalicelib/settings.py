@@ -27,6 +27,10 @@ class Settings:
     sessions_table: str
     tokens_table: str
     audit_bucket: str
+    threads_table: str
+    messages_bucket: str
+    staging_bucket: str
+    download_access_point_arn: str
     kms_key_arn: str
     mail_from: str
     portal_url: str
@@ -39,6 +43,10 @@ class Settings:
     invitation_ttl_seconds: int = 72 * 60 * 60
     unknown_user_guard_seconds: int = 24 * 60 * 60
     max_json_bytes: int = 64 * 1024
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    inline_download_max_bytes: int = 4 * 1024 * 1024
+    strikes_before_termination: int = 3
+    retention_days: int = 2192
     self_service_unlock: bool = False
     local_mode: bool = False
     plan_name: str = "Sealpost"
@@ -59,6 +67,10 @@ class Settings:
             sessions_table=reader.text("SESSIONS_TABLE"),
             tokens_table=reader.text("TOKENS_TABLE"),
             audit_bucket=reader.text("AUDIT_BUCKET"),
+            threads_table=reader.text("THREADS_TABLE"),
+            messages_bucket=reader.text("MESSAGES_BUCKET"),
+            staging_bucket=reader.text("STAGING_BUCKET"),
+            download_access_point_arn=reader.text("DOWNLOAD_ACCESS_POINT_ARN"),
             kms_key_arn=reader.text("KMS_KEY_ARN"),
             mail_from=reader.text("MAIL_FROM"),
             portal_url=reader.text("PORTAL_URL").rstrip("/"),
@@ -70,6 +82,10 @@ class Settings:
             session_absolute_seconds=3600 * reader.integer("SESSION_ABSOLUTE_HOURS", 12, low=1, high=7 * 24),
             invitation_ttl_seconds=3600 * reader.integer("INVITATION_TTL_HOURS", 72, low=1, high=30 * 24),
             max_json_bytes=reader.integer("MAX_JSON_BYTES", 64 * 1024, low=1024, high=6 * 1024 * 1024),
+            max_attachment_bytes=reader.integer("MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, low=1, high=1024**3),
+            inline_download_max_bytes=reader.integer("INLINE_DOWNLOAD_MAX_BYTES", 4 * 1024 * 1024, low=0, high=1024**3),
+            strikes_before_termination=reader.integer("STRIKES_BEFORE_TERMINATION", 3, low=1, high=100),
+            retention_days=reader.integer("RETENTION_DAYS", 2192, low=1, high=36500),
             self_service_unlock=reader.flag("SELF_SERVICE_UNLOCK", False),
             local_mode=reader.flag("LOCAL_MODE", False),
             plan_name=reader.text("PLAN_NAME", "Sealpost"),

@@ -31,6 +31,9 @@ NOT_LOCAL = {
     # moto ignores policy conditions, so a conditional Deny (non-TLS, unencrypted put)
     # would deny every request.
     "AWS::S3::BucketPolicy": "moto would apply conditional Deny statements unconditionally",
+    # moto has no S3 Object Lambda; locally the app serves attachment downloads itself.
+    "AWS::S3::AccessPoint": "only needed by the S3 Object Lambda download path",
+    "AWS::S3ObjectLambda::AccessPoint": "moto has no S3 Object Lambda; local mode downloads inline",
 }
 
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -323,6 +326,13 @@ def _s3_bucket(p: Provisioner, name: str, props: dict[str, Any]) -> None:
     ownership = props.get("OwnershipControls")
     if ownership:
         s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=ownership)
+    cors = props.get("CorsConfiguration")
+    if cors:
+        rules = [
+            {("MaxAgeSeconds" if key == "MaxAge" else key): value for key, value in rule.items()}
+            for rule in cors["CorsRules"]
+        ]
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
     lifecycle = props.get("LifecycleConfiguration")
     if lifecycle:
         s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=_lifecycle(lifecycle))

@@ -113,6 +113,12 @@ def handle(incoming: Incoming, get_response: Callable[[object], Response]) -> Re
     return apply_security_headers(response, cacheable=cacheable)
 
 
+def _where(exc: Exception) -> str:
+    """File, line and function of our own frames (no values, no message: they could hold PHI)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "site-packages" not in f.filename]
+    return " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}" for f in reversed(frames[-4:]))
+
+
 def answer_for(incoming: Incoming, exc: Exception) -> Response:
     if isinstance(exc, SealpostError):
         if isinstance(exc, ServiceUnavailable):
@@ -122,7 +128,7 @@ def answer_for(incoming: Incoming, exc: Exception) -> Response:
     log.error(
         "unhandled %s at %s (request %s)",
         type(exc).__name__,
-        "".join(traceback.format_tb(exc.__traceback__, limit=-3)).replace("\n", " | "),
+        _where(exc),
         incoming.request_id,
     )
     response = error_response(incoming, SealpostError("Something went wrong on our side. Please try again."))

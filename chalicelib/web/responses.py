@@ -93,7 +93,7 @@ def html_response(html: str, status: int = 200, headers: dict[str, Any] | None =
 
 
 def redirect(location: str, headers: dict[str, Any] | None = None) -> Response:
-    """303 See Other to a local path (callers pass only paths they built or checked)."""
+    """303 See Other to a URL the caller built or checked (``safe_next`` for anything user-supplied)."""
     return Response(body="", status_code=303, headers={"Location": location, **(headers or {})})
 
 

@@ -1,0 +1,114 @@
+"""R5: business partners may write only to the plan's own domains.
+
+Anything else is refused (nothing is sent), audited, counted as a strike, reported to
+the associates the partner does business with, and after N strikes (setting, default
+3) the partner account is terminated.
+"""
+
+from __future__ import annotations
+
+from chalicelib.accounts import Account, AccountRepository, Role
+from chalicelib.audit import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
+from chalicelib.errors import AccessDenied
+from chalicelib.notifications import Notifier
+from chalicelib.sessions import Principal
+from chalicelib.settings import Settings
+from chalicelib.threads import ThreadRepository
+
+
+class RecipientNotAllowed(AccessDenied):
+    code = "recipient_not_allowed"
+
+
+class DomainFilter:
+    def __init__(
+        self,
+        settings: Settings,
+        accounts: AccountRepository,
+        threads: ThreadRepository,
+        notifier: Notifier,
+        audit: AuditLog,
+    ) -> None:
+        self._settings = settings
+        self._accounts = accounts
+        self._threads = threads
+        self._notifier = notifier
+        self._audit = audit
+
+    def business_associates(self, partner: Account) -> set[str]:
+        """The associates this partner already does business with: who invited them, and their threads' associates."""
+        known = {partner.created_by} if partner.created_by else set()
+        for entry in self._threads.inbox(partner.username):
+            known.update(entry.associates)
+        return known
+
+    def associates_for(self, partner: Principal, recipients: list[str], request: RequestInfo) -> list[Account]:
+        """The associate accounts a partner may write to, or ``RecipientNotAllowed`` (with a strike when off-domain)."""
+        blocked = [address for address in recipients if not self._settings.is_internal_address(address)]
+        if blocked:
+            self._strike(partner, blocked, request)
+        known = self.business_associates(partner.account)
+        associates = []
+        for address in recipients:
+            account = self._accounts.get(address)
+            if account is None or account.role is not Role.ASSOCIATE or account.username not in known:
+                self._audit.record(
+                    AuditEvent.ACCESS_DENIED,
+                    actor=partner.actor,
+                    request=request,
+                    outcome=Outcome.DENIED,
+                    reason="not_a_business_associate",
+                )
+                raise RecipientNotAllowed(
+                    "You can write only to associates of the plan you already do business with.", field="recipients"
+                )
+            associates.append(account)
+        return associates
+
+    def _strike(self, partner: Principal, blocked: list[str], request: RequestInfo) -> None:
+        account = partner.account
+        domains = sorted({address.rpartition("@")[2] for address in blocked})
+        self._audit.record(
+            AuditEvent.DOMAIN_FILTER_BLOCKED,
+            actor=partner.actor,
+            request=request,
+            outcome=Outcome.DENIED,
+            account=account.username,
+            reason="recipient_outside_plan",
+            detail={"blocked_count": len(blocked), "blocked_domains": ",".join(domains)},
+        )
+        strikes = self._accounts.add_strike(account.username)
+        limit = self._settings.strikes_before_termination
+        terminated = strikes >= limit
+        self._audit.record(
+            AuditEvent.DOMAIN_FILTER_STRIKE,
+            actor=Actor.system(),
+            request=request,
+            account=account.username,
+            reason="recipient_outside_plan",
+            detail={"strikes": strikes, "limit": limit},
+        )
+        if terminated:
+            self._audit.record(
+                AuditEvent.ACCOUNT_TERMINATED,
+                actor=Actor.system(),
+                request=request,
+                account=account.username,
+                reason="domain_filter_strikes",
+            )
+            self._accounts.terminate(account.username, "sealpost:domain-filter")
+        for username in sorted(self.business_associates(account)):
+            associate = self._accounts.get(username)
+            if associate is not None and associate.is_associate:
+                self._notifier.strike(associate, account, strikes, len(blocked), terminated)
+        domains_text = ", ".join(self._settings.internal_domains)
+        consequence = (
+            "Your account has been terminated."
+            if terminated
+            else f"This attempt has been recorded (strike {strikes} of {limit}); "
+            "repeated attempts will terminate your account."
+        )
+        raise RecipientNotAllowed(
+            f"Secure messages can only be sent to addresses at {domains_text}. Nothing was sent. {consequence}",
+            field="recipients",
+        )

@@ -1,0 +1,100 @@
+"""What a person wants to send, checked before anything is encrypted or stored."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.accounts import validate_email
+from chalicelib.errors import InvalidRequest
+
+MAX_SUBJECT = 200
+MAX_TEXT = 200_000
+MAX_HTML = 500_000
+MAX_ATTACHMENTS = 20
+MAX_FILENAME = 255
+MAX_RECIPIENTS = 20
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class AttachmentInput:
+    upload_id: str
+    filename: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Draft:
+    subject: str
+    text: str
+    html: str | None = None
+    attachments: tuple[AttachmentInput, ...] = ()
+
+
+def _clean_line(value: str) -> str:
+    """One line of text: no control characters, collapsed spaces."""
+    return " ".join("".join(ch for ch in value if unicodedata.category(ch)[0] != "C").split())
+
+
+def _text(raw: Any, name: str, limit: int, *, required: bool) -> str:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if required:
+            raise InvalidRequest(f"The {name} is required.", field=name)
+        return ""
+    if not isinstance(raw, str):
+        raise InvalidRequest(f"The {name} must be text.", field=name)
+    if len(raw) > limit:
+        raise InvalidRequest(f"The {name} may be at most {limit:,} characters.", field=name)
+    if "\x00" in raw:
+        raise InvalidRequest(f"The {name} contains characters that are not allowed.", field=name)
+    return raw
+
+
+def safe_filename(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidRequest("Each attachment needs a file name.", field="attachments")
+    name = _clean_line(unicodedata.normalize("NFC", raw)).replace("\\", "/").rsplit("/", 1)[-1].strip(". ")
+    if not name:
+        raise InvalidRequest("An attachment's file name is not usable.", field="attachments")
+    return name[:MAX_FILENAME]
+
+
+def parse_attachments(raw: Any) -> tuple[AttachmentInput, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InvalidRequest("Attachments must be a list.", field="attachments")
+    if len(raw) > MAX_ATTACHMENTS:
+        raise InvalidRequest(f"At most {MAX_ATTACHMENTS} attachments per message.", field="attachments")
+    parsed = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("upload_id"), str):
+            raise InvalidRequest("Each attachment needs its upload_id and file name.", field="attachments")
+        content_type = str(item.get("content_type") or "application/octet-stream").lower()
+        if not _CONTENT_TYPE.match(content_type):
+            content_type = "application/octet-stream"
+        parsed.append(AttachmentInput(item["upload_id"], safe_filename(item.get("filename")), content_type))
+    return tuple(parsed)
+
+
+def parse_draft(
+    raw_subject: Any, raw_text: Any, raw_html: Any = None, raw_attachments: Any = None, *, subject_required: bool = True
+) -> Draft:
+    subject = _clean_line(_text(raw_subject, "subject", MAX_SUBJECT, required=subject_required))
+    html = _text(raw_html, "html", MAX_HTML, required=False) or None
+    text = _text(raw_text, "text", MAX_TEXT, required=html is None)
+    return Draft(subject=subject, text=text, html=html, attachments=parse_attachments(raw_attachments))
+
+
+def parse_recipients(raw: Any) -> list[str]:
+    """A non-empty list of mail addresses (validated, lower-cased, without duplicates)."""
+    if isinstance(raw, str):
+        raw = [part for part in re.split(r"[,;\s]+", raw) if part]
+    if not isinstance(raw, list) or not raw:
+        raise InvalidRequest("Name at least one recipient.", field="recipients")
+    if len(raw) > MAX_RECIPIENTS:
+        raise InvalidRequest(f"At most {MAX_RECIPIENTS} recipients.", field="recipients")
+    return list(dict.fromkeys(validate_email(address, "recipients") for address in raw))

@@ -1,0 +1,196 @@
+"""Envelope encryption of message content with the AWS Encryption SDK and KMS.
+
+- ``StrictAwsKmsMasterKeyProvider`` with the key ARN; commitment policy
+  REQUIRE_ENCRYPT_REQUIRE_DECRYPT; at most one encrypted data key per message.
+- Only the signed, key-committing suite AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
+  is produced and accepted.
+- A caching materials manager (max age 300 s, at most 100 messages per data key).
+  The cache is keyed by the encryption context, so the context is per thread and
+  purpose (plus deployment), never per message: a per-message context would make one
+  KMS call per message.
+- The SDK does not check the encryption context on decrypt; we do, after every decrypt.
+- Each plaintext is sealed with its binding (thread, message, part) before encryption,
+  and the binding is compared after decryption, so a ciphertext moved onto another
+  message's record is refused even though the context (per thread) would match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import struct
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aws_encryption_sdk
+import botocore.session
+from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import SealpostError, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+SUITE = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
+CACHE_MAX_AGE_SECONDS = 300.0
+CACHE_MAX_MESSAGES = 100
+CACHE_CAPACITY = 1000
+
+_SEAL_MAGIC = b"SPv1"
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "KMSInternalException",
+        "DependencyTimeoutException",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "DisabledException",
+        "KMSInvalidStateException",
+        "KeyUnavailableException",
+    }
+)
+
+
+class EncryptionUnavailable(ServiceUnavailable):
+    code = "encryption_unavailable"
+    default_message = "Encryption is busy or unavailable right now. Nothing was stored; please try again shortly."
+    retry_after_seconds = 10
+
+
+class IntegrityError(SealpostError):
+    """Stored ciphertext failed a check: changed, swapped or not ours. No plaintext is returned."""
+
+    code = "integrity_check_failed"
+    default_message = (
+        "This item failed its integrity check and cannot be shown. The incident has been recorded; "
+        "please contact the plan's support."
+    )
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a ciphertext belongs to. Sealed inside the plaintext, checked after decryption."""
+
+    thread_id: str
+    message_id: str
+    part: str
+
+    def as_json(self) -> bytes:
+        return json.dumps({"t": self.thread_id, "m": self.message_id, "p": self.part}, sort_keys=True).encode()
+
+
+def seal(binding: Binding, payload: bytes) -> bytes:
+    header = binding.as_json()
+    return _SEAL_MAGIC + struct.pack(">H", len(header)) + header + payload
+
+
+def unseal(binding: Binding, plaintext: bytes) -> bytes:
+    if plaintext[:4] != _SEAL_MAGIC or len(plaintext) < 6:
+        raise IntegrityError()
+    (size,) = struct.unpack(">H", plaintext[4:6])
+    if plaintext[6 : 6 + size] != binding.as_json():
+        raise IntegrityError()
+    return plaintext[6 + size :]
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _caused_by_unavailability(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, BotoCoreError):
+            return True
+        if isinstance(current, ClientError) and current.response.get("Error", {}).get("Code") in _UNAVAILABLE_CODES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class Encryptor:
+    """Encrypts and decrypts sealed payloads under one KMS key, for one deployment."""
+
+    def __init__(
+        self,
+        key_arn: str,
+        deployment: str,
+        botocore_session_factory: Any = botocore.session.get_session,
+        *,
+        cache_max_age: float = CACHE_MAX_AGE_SECONDS,
+        cache_max_messages: int = CACHE_MAX_MESSAGES,
+    ) -> None:
+        self._key_arn = key_arn
+        self._deployment = deployment
+        self._session_factory = botocore_session_factory
+        self._cache_max_age = cache_max_age
+        self._cache_max_messages = cache_max_messages
+        self._lock = threading.Lock()
+        self._built: tuple[Any, Any] | None = None
+
+    def _parts(self) -> tuple[Any, Any]:
+        # Built on first use (the provider makes KMS clients), then shared: the cache
+        # only helps when it lives as long as the Lambda container.
+        with self._lock:
+            if self._built is None:
+                provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
+                    key_ids=[self._key_arn], botocore_session=self._session_factory()
+                )
+                materials = aws_encryption_sdk.CachingCryptoMaterialsManager(
+                    master_key_provider=provider,
+                    cache=aws_encryption_sdk.LocalCryptoMaterialsCache(CACHE_CAPACITY),
+                    max_age=self._cache_max_age,
+                    max_messages_encrypted=self._cache_max_messages,
+                )
+                client = aws_encryption_sdk.EncryptionSDKClient(
+                    commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+                    max_encrypted_data_keys=1,
+                )
+                self._built = (client, materials)
+            return self._built
+
+    def context(self, purpose: str, thread_id: str) -> dict[str, str]:
+        return {"purpose": purpose, "thread_id": thread_id, "deployment": self._deployment}
+
+    def encrypt(self, binding: Binding, payload: bytes, *, purpose: str) -> bytes:
+        client, materials = self._parts()
+        try:
+            ciphertext, _header = client.encrypt(
+                source=seal(binding, payload),
+                materials_manager=materials,
+                encryption_context=self.context(purpose, binding.thread_id),
+                algorithm=SUITE,
+            )
+        except Exception as exc:
+            log.warning("encrypt failed", extra={"error": type(exc).__name__})
+            raise EncryptionUnavailable() from None
+        return bytes(ciphertext)
+
+    def decrypt(self, binding: Binding, ciphertext: bytes, *, purpose: str) -> bytes:
+        client, materials = self._parts()
+        try:
+            plaintext, header = client.decrypt(source=ciphertext, materials_manager=materials)
+        except Exception as exc:
+            if _caused_by_unavailability(exc):
+                log.warning("decrypt unavailable", extra={"error": type(exc).__name__})
+                raise EncryptionUnavailable() from None
+            log.warning("decrypt refused", extra={"error": type(exc).__name__})
+            raise IntegrityError() from None
+        if header.algorithm != SUITE or not _context_matches(
+            header.encryption_context, self.context(purpose, binding.thread_id)
+        ):
+            raise IntegrityError()
+        return unseal(binding, bytes(plaintext))
+
+
+def _context_matches(found: Mapping[str, str], expected: Mapping[str, str]) -> bool:
+    # The signed suite adds "aws-crypto-public-key"; every key of ours must be present and equal,
+    # and nothing else may have been added.
+    extra = set(found) - set(expected) - {"aws-crypto-public-key"}
+    return not extra and all(found.get(k) == v for k, v in expected.items())

@@ -1,0 +1,68 @@
+"""Notification mails. They never carry PHI: no subject, no body, no file name; only who
+wrote, the thread's reference code and a link to the portal."""
+
+from __future__ import annotations
+
+import logging
+
+from chalicelib.accounts import Account
+from chalicelib.mailer import Mailer, MailNotSent, OutgoingMail
+from chalicelib.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def display(account: Account) -> str:
+    return account.display_name or account.email
+
+
+class Notifier:
+    def __init__(self, settings: Settings, mailer: Mailer) -> None:
+        self._settings = settings
+        self._mailer = mailer
+
+    def _send(self, mail: OutgoingMail) -> bool:
+        try:
+            self._mailer.send(mail)
+        except MailNotSent:
+            # The message itself is stored and audited; the portal shows it either way.
+            log.warning("notification not sent")
+            return False
+        return True
+
+    def thread_link(self, thread_id: str) -> str:
+        return f"{self._settings.portal_url}/signin?next=/threads/{thread_id}"
+
+    def new_message(self, recipient: Account, sender: Account, reference_code: str, thread_id: str) -> bool:
+        template = "partner_wrote" if recipient.is_associate else "new_message"
+        subject = (
+            f"Secure reply from {display(sender)} ({reference_code})"
+            if recipient.is_associate
+            else f"{self._settings.plan_name}: you have a new secure message ({reference_code})"
+        )
+        return self._send(
+            OutgoingMail.from_templates(
+                to=recipient.email,
+                subject=subject,
+                template=template,
+                plan_name=self._settings.plan_name,
+                sender_name=display(sender),
+                reference_code=reference_code,
+                link=self.thread_link(thread_id),
+            )
+        )
+
+    def strike(self, associate: Account, partner: Account, strikes: int, blocked: int, terminated: bool) -> bool:
+        return self._send(
+            OutgoingMail.from_templates(
+                to=associate.email,
+                subject=f"Blocked secure message from {partner.username} (strike {strikes})",
+                template="strike",
+                plan_name=self._settings.plan_name,
+                partner=f"{display(partner)} ({partner.username})",
+                strikes=strikes,
+                limit=self._settings.strikes_before_termination,
+                blocked_count=blocked,
+                terminated=terminated,
+            )
+        )

@@ -1,0 +1,190 @@
+"""JSON API for threads, messages, uploads and attachment downloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Response
+
+from chalicelib import services as services_module
+from chalicelib.downloads import content_disposition
+from chalicelib.drafts import parse_draft, parse_recipients
+from chalicelib.messaging import InboxItem, MessageView, SendResult, ThreadView
+from chalicelib.sessions import Principal
+from chalicelib.threads import Thread
+from chalicelib.web.guard import authenticate, authenticate_change
+from chalicelib.web.incoming import Incoming
+from chalicelib.web.responses import json_response, redirect
+
+# A message's JSON may carry up to 200,000 characters of text and 500,000 of HTML.
+MESSAGE_JSON_LIMIT = 4 * 1024 * 1024
+
+
+def thread_summary(thread: Thread) -> dict[str, Any]:
+    return {
+        "thread_id": thread.thread_id,
+        "reference_code": thread.reference_code,
+        "interactions": thread.interaction_count,
+        "max_interactions": thread.max_interactions,
+        "interactions_label": f"{thread.interaction_count} of {thread.max_interactions}",
+        "full": thread.is_full,
+        "last_activity_at": thread.last_activity_at,
+        "predecessor_id": thread.predecessor_id,
+        "successor_id": thread.successor_id,
+    }
+
+
+def inbox_item(item: InboxItem) -> dict[str, Any]:
+    entry = item.entry
+    return {
+        "thread_id": entry.thread_id,
+        "reference_code": entry.reference_code,
+        "subject": item.subject,
+        "interactions": entry.interaction_count,
+        "max_interactions": entry.max_interactions,
+        "interactions_label": f"{entry.interaction_count} of {entry.max_interactions}",
+        "last_activity_at": entry.last_activity_at,
+        "unread": entry.unread,
+    }
+
+
+def attachment_url(thread_id: str, message_id: str, attachment_id: str) -> str:
+    return f"/api/threads/{thread_id}/messages/{message_id}/attachments/{attachment_id}"
+
+
+def message_json(view: MessageView, viewer: Principal) -> dict[str, Any]:
+    record, content = view.record, view.content
+    body: dict[str, Any] = {
+        "message_id": record.message_id,
+        "seq": record.seq,
+        "sender": record.sender,
+        "sender_role": record.sender_role,
+        "created_at": record.created_at,
+        "subject": content.subject,
+        "text": content.text,
+        "html": content.safe_html,
+        "attachments": [
+            {
+                "attachment_id": a.attachment_id,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "url": attachment_url(record.thread_id, record.message_id, a.attachment_id),
+            }
+            for a in content.attachments
+        ],
+    }
+    if viewer.account.is_associate:
+        body["opened_by"] = dict(record.opened_by)
+    return body
+
+
+def thread_json(view: ThreadView, viewer: Principal) -> dict[str, Any]:
+    return {
+        **thread_summary(view.thread),
+        "subject": view.subject,
+        "participants": [
+            {"username": a.username, "display_name": a.display_name, "role": str(a.role)} for a in view.participants
+        ],
+        "messages": [message_json(m, viewer) for m in view.messages],
+    }
+
+
+def sent_json(result: SendResult) -> dict[str, Any]:
+    return {
+        "thread": thread_summary(result.thread),
+        "message_id": result.message.message_id,
+        "invited": list(result.invited),
+        "notified": result.notified,
+    }
+
+
+def _draft_and_principal(incoming: Incoming, *, subject_required: bool) -> tuple[Principal, dict[str, Any], Any]:
+    services = services_module.current()
+    principal = authenticate_change(incoming, services)
+    body = incoming.json_object(MESSAGE_JSON_LIMIT)
+    draft = parse_draft(
+        body.get("subject"),
+        body.get("text"),
+        body.get("html"),
+        body.get("attachments"),
+        subject_required=subject_required,
+    )
+    return principal, body, draft
+
+
+def inbox(incoming: Incoming) -> Response:
+    services = services_module.current()
+    principal = authenticate(incoming, services)
+    return json_response({"threads": [inbox_item(i) for i in services.messaging.inbox(principal)]})
+
+
+def start(incoming: Incoming) -> Response:
+    principal, body, draft = _draft_and_principal(incoming, subject_required=True)
+    recipients = parse_recipients(body.get("recipients"))
+    messaging = services_module.current().messaging
+    if principal.account.is_associate:
+        result = messaging.start_thread(principal, recipients, draft, incoming.info())
+    else:
+        result = messaging.write_to_associates(principal, recipients, draft, incoming.info())
+    return json_response(sent_json(result), status=201)
+
+
+def show(incoming: Incoming, thread_id: str) -> Response:
+    services = services_module.current()
+    principal = authenticate(incoming, services)
+    view = services.messaging.thread_view(principal, thread_id, incoming.info())
+    return json_response(thread_json(view, principal))
+
+
+def reply(incoming: Incoming, thread_id: str) -> Response:
+    principal, _body, draft = _draft_and_principal(incoming, subject_required=False)
+    result = services_module.current().messaging.reply(principal, thread_id, draft, incoming.info())
+    return json_response(sent_json(result), status=201)
+
+
+def continue_thread(incoming: Incoming, thread_id: str) -> Response:
+    principal, _body, draft = _draft_and_principal(incoming, subject_required=True)
+    result = services_module.current().messaging.continue_thread(principal, thread_id, draft, incoming.info())
+    return json_response(sent_json(result), status=201)
+
+
+def remove_from_view(incoming: Incoming, thread_id: str) -> Response:
+    services = services_module.current()
+    principal = authenticate_change(incoming, services)
+    services.messaging.remove_from_view(principal, thread_id, incoming.info())
+    return json_response({"removed_from_view": True, "retained": True})
+
+
+def start_upload(incoming: Incoming) -> Response:
+    services = services_module.current()
+    principal = authenticate_change(incoming, services)
+    body = incoming.json_object(services.settings.max_json_bytes)
+    ticket = services.uploads.start(principal.account.username, body.get("size"))
+    return json_response(
+        {
+            "upload_id": ticket.upload_id,
+            "url": ticket.url,
+            "fields": ticket.fields,
+            "max_bytes": ticket.max_bytes,
+            "expires_in": ticket.expires_in,
+        },
+        status=201,
+    )
+
+
+def download(incoming: Incoming, thread_id: str, message_id: str, attachment_id: str) -> Response:
+    services = services_module.current()
+    principal = authenticate(incoming, services)
+    delivery = services.downloads.deliver(principal, thread_id, message_id, attachment_id, incoming.info())
+    if delivery.redirect_url:
+        return redirect(delivery.redirect_url)
+    assert delivery.attachment is not None
+    return Response(
+        body=delivery.attachment.data,
+        status_code=200,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": content_disposition(delivery.attachment.filename),
+        },
+    )
