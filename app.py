@@ -8,7 +8,7 @@ from typing import Any
 from chalice.app import Chalice, Request, Response
 
 from chalicelib import services
-from chalicelib.web import api, local_mail, middleware, pages, static, threads_api
+from chalicelib.web import api, local_mail, middleware, pages, static, thread_pages, threads_api
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.routing import escalate
 
@@ -161,6 +161,46 @@ def sign_out() -> Response:
 @route("/home", ["GET"])
 def home() -> Response:
     return pages.home(incoming())
+
+
+@route("/accounts", ["GET"])
+def accounts_page() -> Response:
+    return pages.accounts_page(incoming())
+
+
+@route("/threads/new", ["GET"])
+def new_thread_form() -> Response:
+    return thread_pages.new_form(incoming())
+
+
+@route("/threads", ["POST"])
+def send_new_thread() -> Response:
+    return thread_pages.send_new(incoming())
+
+
+@route("/threads/{thread_id}", ["GET"])
+def thread_page(thread_id: str) -> Response:
+    return thread_pages.show(incoming(), thread_id)
+
+
+@route("/threads/{thread_id}/reply", ["POST"])
+def reply_page(thread_id: str) -> Response:
+    return thread_pages.reply(incoming(), thread_id)
+
+
+@route("/threads/{thread_id}/continue", ["POST"])
+def continue_page(thread_id: str) -> Response:
+    return thread_pages.continue_thread(incoming(), thread_id)
+
+
+@route("/threads/{thread_id}/remove", ["POST"])
+def remove_page(thread_id: str) -> Response:
+    return thread_pages.remove(incoming(), thread_id)
+
+
+@route("/threads/{thread_id}/messages/{message_id}/attachments/{attachment_id}", ["GET"])
+def download_page(thread_id: str, message_id: str, attachment_id: str) -> Response:
+    return thread_pages.download(incoming(), thread_id, message_id, attachment_id)
 
 
 @route("/account", ["GET"])

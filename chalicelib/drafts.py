@@ -36,7 +36,7 @@ class Draft:
 
 def _clean_line(value: str) -> str:
     """One line of text: no control characters, collapsed spaces."""
-    return " ".join("".join(ch for ch in value if unicodedata.category(ch)[0] != "C").split())
+    return " ".join("".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in value).split())
 
 
 def _text(raw: Any, name: str, limit: int, *, required: bool) -> str:

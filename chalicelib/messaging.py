@@ -478,6 +478,9 @@ class MessagingService:
                 )
         return notified
 
+    def business_associates(self, partner: Account) -> set[str]:
+        return self._filter.business_associates(partner)
+
     # === reading =========================================================================
 
     def inbox(self, principal: Principal) -> list[InboxItem]:

@@ -182,3 +182,53 @@ def dynalite_endpoint() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@dataclass
+class Conversation:
+    """An associate and a registered partner sharing one thread."""
+
+    associate: WebClient
+    partner: WebClient
+    partner_username: str
+    thread_id: str
+    first_message_id: str
+
+    def thread(self, web: WebClient | None = None) -> dict[str, Any]:
+        reply = (web or self.partner).get(f"/api/threads/{self.thread_id}")
+        assert reply.status == 200, reply.text
+        return dict(reply.json)
+
+
+def register_from_invitation(browser: WebClient, email: str, password: str = PARTNER_PASSWORD) -> str:
+    """Follow the newest invitation mailed to ``email``; returns the user name and leaves ``browser`` signed in."""
+    from tests.support import link_in, sent_mail
+
+    invitation = next(m for m in reversed(sent_mail()) if m["To"].addresses[0].addr_spec == email)
+    token = link_in(invitation, "/register/").rsplit("/", 1)[1]
+    registered = browser.post("/api/register", json_body={"token": token, "password": password})
+    assert registered.status == 201, registered.text
+    browser.csrf_token = registered.json["csrf_token"]
+    return str(registered.json["username"])
+
+
+@pytest.fixture
+def start_thread(associate_web: WebClient) -> Any:
+    def start(
+        recipients: list[str], subject: str = "Claim 4471 status", text: str = "Please review.", **extra: Any
+    ) -> Any:
+        reply = associate_web.post(
+            "/api/threads", json_body={"recipients": recipients, "subject": subject, "text": text, **extra}
+        )
+        assert reply.status == 201, reply.text
+        return reply.json
+
+    return start
+
+
+@pytest.fixture
+def conversation(associate_web: WebClient, new_browser: Any, start_thread: Any) -> Conversation:
+    sent = start_thread(["dana@clinic.example"], subject="Prior authorization for patient 7", text="Details inside.")
+    partner = new_browser()
+    username = register_from_invitation(partner, "dana@clinic.example")
+    return Conversation(associate_web, partner, username, sent["thread"]["thread_id"], sent["message_id"])

@@ -166,3 +166,56 @@ def link_in(message: EmailMessage, prefix: str) -> str:
     found = re.search(re.escape(PORTAL_URL) + r"(" + re.escape(prefix) + r"[A-Za-z0-9_\-]+)", mail_text(message))
     assert found, f"no {prefix} link in mail"
     return found.group(1)
+
+
+def upload(web: WebClient, data: bytes, declared: int | None = None) -> str:
+    """Stage a file the way a browser does: ask for a presigned POST, then post the file to S3."""
+    import requests
+
+    ticket = web.post("/api/uploads", json_body={"size": declared if declared is not None else len(data)})
+    assert ticket.status == 201, ticket.text
+    posted = requests.post(ticket.json["url"], data=ticket.json["fields"], files={"file": ("f", data)}, timeout=60)
+    assert posted.status_code in (200, 201, 204), posted.text
+    return str(ticket.json["upload_id"])
+
+
+def all_s3_objects(s3: Any) -> list[tuple[str, str, bytes]]:
+    """(bucket, key, body) of every version of every object in every bucket."""
+    found = []
+    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for version in page.get("Versions", []):
+                body = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+                found.append((bucket, version["Key"], body))
+    return found
+
+
+def all_dynamodb_items(dynamodb: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for table in dynamodb.list_tables()["TableNames"]:
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+            items.extend(page["Items"])
+    return items
+
+
+def fetch_attachment(web: WebClient, url: str, services: Any) -> bytes:
+    """Download an attachment the way a browser would in a deployment: inline, or by following the
+    redirect to the S3 Object Lambda access point, whose function is run here in place of S3."""
+    from unittest import mock
+
+    reply = web.get(url, headers={"accept": "*/*"})
+    if reply.status == 200:
+        return reply.body
+    assert reply.status == 303 and "s3-object-lambda" in reply.header("location"), reply.status
+    written: list[dict[str, Any]] = []
+    s3 = services.downloads._s3_factory()
+    with mock.patch.object(s3, "write_get_object_response", lambda **kw: written.append(kw), create=True):
+        services.downloads.object_lambda_get(
+            {
+                "getObjectContext": {"outputRoute": "route", "outputToken": "token"},
+                "userRequest": {"url": reply.header("location"), "headers": {}},
+            }
+        )
+    (response,) = written
+    assert "Body" in response, response
+    return bytes(response["Body"])

@@ -116,14 +116,14 @@ def test_the_associate_page_creates_unlocks_and_terminates(associate: Account, n
     browser = new_browser()
     page = browser.submit("/signin", "/signin", {"username": associate.username, "password": DEMO_PASSWORD})
     assert page.status == 303
-    created = browser.submit("/home", "/accounts", {"email": "page@clinic.example", "display_name": "Page"})
+    created = browser.submit("/accounts", "/accounts", {"email": "page@clinic.example", "display_name": "Page"})
     assert created.status == 303 and "account_created" in created.header("location")
-    home = browser.get("/home?notice=account_created")
+    home = browser.get("/accounts?notice=account_created")
     assert "page@clinic.example" in home.text and "The account has been created" in home.text
     username = next(a for a in associate_web_accounts(browser) if a["email"] == "page@clinic.example")["username"]
-    terminated = browser.submit("/home", f"/accounts/{username}/terminate", {})
+    terminated = browser.submit("/accounts", f"/accounts/{username}/terminate", {})
     assert terminated.status == 303
-    assert "Terminated" in browser.get("/home").text
+    assert "Terminated" in browser.get("/accounts").text
 
 
 def associate_web_accounts(browser: WebClient) -> list[dict[str, Any]]:

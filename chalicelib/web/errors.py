@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalicelib import errors
 from chalicelib.accounts import StaleAccount
+from chalicelib.encryption import IntegrityError
 
 _STATUS: dict[type[errors.SealpostError], int] = {
     errors.InvalidRequest: 400,
@@ -19,6 +20,8 @@ _STATUS: dict[type[errors.SealpostError], int] = {
     errors.Conflict: 409,
     errors.AccountAlreadyExists: 409,
     StaleAccount: 409,
+    # The stored ciphertext conflicts with its record: nothing the user can fix, nothing shown.
+    IntegrityError: 409,
     errors.LinkNotValid: 410,
     errors.PayloadTooLarge: 413,
     errors.UnsupportedMediaType: 415,

@@ -9,7 +9,6 @@ from urllib.parse import quote
 from chalice.app import Response
 
 from chalicelib import services as services_module
-from chalicelib.accounts import Role
 from chalicelib.errors import (
     AccountLocked,
     AuthenticationRequired,
@@ -39,6 +38,7 @@ from chalicelib.web.responses import (
 )
 
 HOME = "/home"
+ACCOUNTS = "/accounts"
 
 # Notices shown after a redirect: fixed texts chosen by key, never text from the URL.
 NOTICES = {
@@ -55,6 +55,7 @@ NOTICES = {
     "account_unlocked": "The account has been unlocked.",
     "account_terminated": "The account has been terminated and its sessions ended.",
     "registered": "Welcome. Your account is ready.",
+    "removed_from_view": "The thread was removed from your view. The plan keeps its retained copy for audit.",
 }
 
 _SAFE_NEXT = re.compile(r"^/(?![/\\])[A-Za-z0-9/_\-.~%?=&]*$")
@@ -203,18 +204,24 @@ def sign_out(incoming: Incoming) -> Response:
 
 
 def home(incoming: Incoming) -> Response:
+    from chalicelib.web.thread_pages import inbox_page
+
     services = services_module.current()
     principal = authenticate(incoming, services)
-    if principal.account.role is Role.ASSOCIATE:
-        partners = services.admin.list_partners(principal, incoming.info())
-        return render(
-            incoming,
-            "associate_home.html",
-            services=services,
-            principal=principal,
-            partners=[p.public_view(services.settings.lockout_threshold) for p in partners],
-        )
-    return render(incoming, "partner_home.html", services=services, principal=principal)
+    return inbox_page(incoming, services, principal)
+
+
+def accounts_page(incoming: Incoming) -> Response:
+    services = services_module.current()
+    principal = authenticate(incoming, services)
+    partners = services.admin.list_partners(principal, incoming.info())
+    return render(
+        incoming,
+        "associate_home.html",
+        services=services,
+        principal=principal,
+        partners=[p.public_view(services.settings.lockout_threshold) for p in partners],
+    )
 
 
 def account_settings(incoming: Incoming) -> Response:
@@ -283,7 +290,7 @@ def create_account(incoming: Incoming) -> Response:
             form=form,
         )
     notice = "account_created" if created.invitation_sent else "account_created_no_mail"
-    return redirect(f"{HOME}?notice={notice}")
+    return redirect(f"{ACCOUNTS}?notice={notice}")
 
 
 def account_action(incoming: Incoming, username: str, action: str) -> Response:
@@ -296,7 +303,7 @@ def account_action(incoming: Incoming, username: str, action: str) -> Response:
     }
     handler, notice = handlers[action]
     handler(principal, username, incoming.info())
-    return redirect(f"{HOME}?notice={notice}")
+    return redirect(f"{ACCOUNTS}?notice={notice}")
 
 
 # --- registration from an invitation ------------------------------------------------
