@@ -522,12 +522,8 @@ class MessagingService:
     ) -> tuple[AttachmentRecord, AttachmentInfo]:
         """Check that ``principal`` may fetch the attachment and audit the download; returns what to deliver."""
         self._member_thread(principal, thread_id, request)
-        record = next((m for m in self._threads.messages(thread_id) if m.message_id == message_id), None)
-        found = record.attachment(attachment_id) if record else None
-        if record is None or found is None:
-            raise NotFound("There is no such attachment.")
-        content = self._content(principal, record, request)
-        info = next((a for a in content.attachments if a.attachment_id == attachment_id), None)
+        record, found = self._locate(thread_id, message_id, attachment_id)
+        info = self._info(self._content(principal, record, request), attachment_id)
         if info is None:
             raise self._tampered(principal, record, request)
         self._audit.record(
@@ -543,19 +539,23 @@ class MessagingService:
     def attachment_for_delivery(
         self, thread_id: str, message_id: str, attachment_id: str
     ) -> tuple[AttachmentRecord, AttachmentInfo]:
-        """For the Object Lambda download path, whose presigned URL was issued by ``attachment``."""
+        """For the Object Lambda download path, whose presigned URL was issued (and audited) by ``attachment``."""
+        record, found = self._locate(thread_id, message_id, attachment_id)
+        info = self._info(self._decrypt_content(record), attachment_id)
+        if info is None:
+            raise IntegrityError()
+        return found, info
+
+    def _locate(self, thread_id: str, message_id: str, attachment_id: str) -> tuple[MessageRecord, AttachmentRecord]:
         record = next((m for m in self._threads.messages(thread_id) if m.message_id == message_id), None)
         found = record.attachment(attachment_id) if record else None
         if record is None or found is None:
             raise NotFound("There is no such attachment.")
-        binding = Binding(thread_id, message_id, "content")
-        content = MessageContent.from_bytes(
-            self._encryptor.decrypt(binding, self._store.get(record.content), purpose=PURPOSE_CONTENT)
-        )
-        info = next((a for a in content.attachments if a.attachment_id == attachment_id), None)
-        if info is None:
-            raise IntegrityError()
-        return found, info
+        return record, found
+
+    @staticmethod
+    def _info(content: MessageContent, attachment_id: str) -> AttachmentInfo | None:
+        return next((a for a in content.attachments if a.attachment_id == attachment_id), None)
 
     def open_attachment(
         self, record: AttachmentRecord, info: AttachmentInfo, thread_id: str, message_id: str
@@ -591,12 +591,15 @@ class MessagingService:
             raise NotFound("There is no such thread.")
         return thread, entry
 
-    def _content(self, principal: Principal, record: MessageRecord, request: RequestInfo) -> MessageContent:
+    def _decrypt_content(self, record: MessageRecord) -> MessageContent:
         binding = Binding(record.thread_id, record.message_id, "content")
+        plaintext = self._encryptor.decrypt(binding, self._store.get(record.content), purpose=PURPOSE_CONTENT)
+        return MessageContent.from_bytes(plaintext)
+
+    def _content(self, principal: Principal, record: MessageRecord, request: RequestInfo) -> MessageContent:
+        """The decrypted message for a reader; a failed integrity check is audited as tampering."""
         try:
-            return MessageContent.from_bytes(
-                self._encryptor.decrypt(binding, self._store.get(record.content), purpose=PURPOSE_CONTENT)
-            )
+            return self._decrypt_content(record)
         except IntegrityError:
             raise self._tampered(principal, record, request) from None
 

@@ -383,7 +383,7 @@ def test_html_bodies_are_kept_as_sent_and_shown_sanitised(
 
     services = stack.services()
     record = services.threads.messages(sent["thread"]["thread_id"])[0]
-    stored = services.messaging._content(None, record, None)  # type: ignore[arg-type]
+    stored = services.messaging._decrypt_content(record)
     assert isinstance(stored, MessageContent) and stored.html == html
 
 
