@@ -259,17 +259,26 @@ class AccountRepository:
             raise
 
     def list_by_role(self, role: Role) -> list[Account]:
+        return self._query_index("by_role", "role", str(role))
+
+    def list_by_email(self, email: str) -> list[Account]:
+        """Every account of a mail address (several in credential scope ``thread``)."""
+        return self._query_index("by_email", "email", email)
+
+    def _query_index(self, index: str, attribute: str, value: str) -> list[Account]:
         accounts: list[Account] = []
         kwargs: dict[str, Any] = {
-            "IndexName": "by_role",
-            "KeyConditionExpression": "#r = :role",
-            "ExpressionAttributeNames": {"#r": "role"},
-            "ExpressionAttributeValues": {":role": str(role)},
+            "IndexName": index,
+            "KeyConditionExpression": "#a = :value",
+            "ExpressionAttributeNames": {"#a": attribute},
+            "ExpressionAttributeValues": {":value": value},
         }
         with unavailable_on_outage("accounts"):
             while True:
                 page = self._table.query(**kwargs)
-                accounts.extend(Account.from_item(item) for item in page.get("Items", []))
+                accounts.extend(
+                    Account.from_item(item) for item in page.get("Items", []) if item.get("kind") == "account"
+                )
                 if "LastEvaluatedKey" not in page:
                     return accounts
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -384,6 +393,26 @@ class AccountRepository:
                 ReturnValues="UPDATED_NEW",
             )
         return as_int(result["Attributes"]["strikes"])
+
+    def note_reset_request(self, username: str, min_interval_seconds: int) -> bool:
+        """Record a password-reset request; False when one was made less than ``min_interval_seconds`` ago."""
+        now = clock.epoch_seconds()
+        with unavailable_on_outage("accounts"):
+            try:
+                self._table.update_item(
+                    Key={"pk": "ACCOUNT#" + username},
+                    UpdateExpression="SET reset_requested_at = :now",
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND (attribute_not_exists(reset_requested_at) "
+                        "OR reset_requested_at < :cutoff)"
+                    ),
+                    ExpressionAttributeValues={":now": now, ":cutoff": now - min_interval_seconds},
+                )
+            except Exception as exc:
+                if is_conditional_failure(exc):
+                    return False
+                raise
+        return True
 
     def end_all_sessions(self, username: str) -> None:
         self._update(username, "ADD session_generation :one", "attribute_exists(#s)", {":one": 1})

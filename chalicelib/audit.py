@@ -37,6 +37,10 @@ class AuditEvent(StrEnum):
     ACCOUNT_REGISTERED = "account.registered"
     ACCOUNT_TERMINATED = "account.terminated"
     PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name, not a password
+    RESET_REQUESTED = "password.reset_requested"
+    RESET_COMPLETED = "password.reset_completed"
+    LINK_RENEWAL_REQUESTED = "pickup.new_link_requested"
+    PICKUP_LINK_SENT = "pickup.link_sent"
     SIGNED_OUT = "session.signed_out"
     SESSIONS_REVOKED = "session.revoked_all"
     SESSION_EXPIRED = "session.expired"

@@ -42,17 +42,24 @@ class CredentialService:
         self._mailer = mailer
         self._audit = audit
 
-    def invited_account(self, secret: str) -> Account:
-        """The account an invitation link is for, if the link is still good (does not use it up)."""
-        token = self._tokens.peek(secret, TokenPurpose.INVITATION)
+    def invited_account(self, secret: str, purpose: TokenPurpose = TokenPurpose.INVITATION) -> Account:
+        """The account an invitation (or first pickup) link is for, if the link is still good; does not use it up."""
+        token = self._tokens.peek(secret, purpose)
         account = self._accounts.get(token.username)
         if account is None or account.status is not Status.INVITED:
             raise LinkNotValid()
         return account
 
-    def register(self, secret: str, raw_password: Any, raw_confirmation: Any, request: RequestInfo) -> SignedIn:
-        """First sign-in from an invitation: choose the password, then start a session."""
-        account = self.invited_account(secret)
+    def register(
+        self,
+        secret: str,
+        raw_password: Any,
+        raw_confirmation: Any,
+        request: RequestInfo,
+        purpose: TokenPurpose = TokenPurpose.INVITATION,
+    ) -> SignedIn:
+        """First sign-in from an invitation or pickup link: choose the password, then start a session."""
+        account = self.invited_account(secret, purpose)
         password_hash = hash_password(_new_password(raw_password, account, raw_confirmation))
         self._audit.record(
             AuditEvent.ACCOUNT_REGISTERED,
@@ -61,7 +68,7 @@ class CredentialService:
             account=account.username,
             thread_id=account.thread_id,
         )
-        self._tokens.consume(secret, TokenPurpose.INVITATION)
+        self._tokens.consume(secret, purpose)
         self._accounts.set_password(account.username, password_hash, expected_generation=account.session_generation)
         fresh = self._accounts.require(account.username)
         secret_for_cookie, session = self._sessions.start(fresh)
@@ -94,6 +101,15 @@ class CredentialService:
         secret, session = self._sessions.start(fresh)
         self._notify_password_changed(fresh)
         return SignedIn(account=fresh, session_secret=secret, session=session)
+
+    def set_new_password(self, account: Account, raw_password: Any, raw_confirmation: Any) -> None:
+        """Store a new password after a verified reset (ends every session) and mail a notice."""
+        password_hash = hash_password(_new_password(raw_password, account, raw_confirmation))
+        self._accounts.set_password(account.username, password_hash, expected_generation=account.session_generation)
+        self._notify_password_changed(account)
+
+    def check_new_password(self, account: Account, raw_password: Any, raw_confirmation: Any) -> None:
+        _new_password(raw_password, account, raw_confirmation)
 
     def _notify_password_changed(self, account: Account) -> None:
         mail = OutgoingMail.from_templates(

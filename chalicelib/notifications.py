@@ -52,6 +52,48 @@ class Notifier:
             )
         )
 
+    def pickup(self, recipient: Account, sender: Account, reference_code: str, link: str, *, first_time: bool) -> bool:
+        return self._send(
+            OutgoingMail.from_templates(
+                to=recipient.email,
+                subject=f"{self._settings.plan_name}: you have a new secure message ({reference_code})",
+                template="pickup",
+                plan_name=self._settings.plan_name,
+                sender_name=display(sender),
+                reference_code=reference_code,
+                link=link,
+                valid_hours=self._settings.pickup_ttl_seconds // 3600,
+                first_time=first_time,
+            )
+        )
+
+    def registered(self, account: Account) -> bool:
+        return self._send(
+            OutgoingMail.from_templates(
+                to=account.email,
+                subject=f"{self._settings.plan_name}: your secure messaging account is ready",
+                template="registered",
+                plan_name=self._settings.plan_name,
+                username=account.username,
+            )
+        )
+
+    def new_link_requested(
+        self, associate: Account, recipient: Account, reference_code: str, thread_id: str, reason: str
+    ) -> bool:
+        return self._send(
+            OutgoingMail.from_templates(
+                to=associate.email,
+                subject=f"New secure link requested ({reference_code})",
+                template="new_link_requested",
+                plan_name=self._settings.plan_name,
+                recipient=f"{display(recipient)} ({recipient.username})",
+                reference_code=reference_code,
+                reason=reason,
+                link=self.thread_link(thread_id),
+            )
+        )
+
     def strike(self, associate: Account, partner: Account, strikes: int, blocked: int, terminated: bool) -> bool:
         return self._send(
             OutgoingMail.from_templates(

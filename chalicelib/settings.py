@@ -41,6 +41,7 @@ class Settings:
     session_idle_seconds: int = 15 * 60
     session_absolute_seconds: int = 12 * 60 * 60
     invitation_ttl_seconds: int = 72 * 60 * 60
+    pickup_ttl_seconds: int = 72 * 60 * 60
     unknown_user_guard_seconds: int = 24 * 60 * 60
     max_json_bytes: int = 64 * 1024
     max_attachment_bytes: int = 25 * 1024 * 1024
@@ -81,6 +82,7 @@ class Settings:
             session_idle_seconds=60 * reader.integer("SESSION_IDLE_MINUTES", 15, low=1, high=24 * 60),
             session_absolute_seconds=3600 * reader.integer("SESSION_ABSOLUTE_HOURS", 12, low=1, high=7 * 24),
             invitation_ttl_seconds=3600 * reader.integer("INVITATION_TTL_HOURS", 72, low=1, high=30 * 24),
+            pickup_ttl_seconds=3600 * reader.integer("PICKUP_TTL_HOURS", 72, low=1, high=30 * 24),
             max_json_bytes=reader.integer("MAX_JSON_BYTES", 64 * 1024, low=1024, high=6 * 1024 * 1024),
             max_attachment_bytes=reader.integer("MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, low=1, high=1024**3),
             inline_download_max_bytes=reader.integer("INLINE_DOWNLOAD_MAX_BYTES", 4 * 1024 * 1024, low=0, high=1024**3),

@@ -29,6 +29,12 @@ class TokenPurpose(StrEnum):
     RESET = "reset"
 
 
+class TokenState(StrEnum):
+    VALID = "valid"
+    USED = "used"
+    EXPIRED = "expired"
+
+
 def token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -111,20 +117,28 @@ class TokenStore:
         with unavailable_on_outage("tokens"):
             self._table_factory().put_item(Item=issued.item(), ConditionExpression="attribute_not_exists(pk)")
 
-    def peek(self, secret: str, purpose: TokenPurpose) -> LinkToken:
-        """The token if it is still usable, without using it up (GET must not consume: mail scanners prefetch links)."""
+    def find(self, secret: str, purpose: TokenPurpose) -> tuple[LinkToken, TokenState] | None:
+        """The token and its state, also when used or expired (to offer a new link); None if unknown."""
         if not looks_like_token(secret):
-            raise LinkNotValid()
+            return None
         with unavailable_on_outage("tokens"):
             item = self._table_factory().get_item(Key={"pk": token_hash(secret)}, ConsistentRead=True).get("Item")
-        if (
-            not item
-            or item.get("purpose") != str(purpose)
-            or "used_at" in item
-            or as_int(item.get("expires_at")) <= clock.epoch_seconds()
-        ):
+        if not item or item.get("purpose") != str(purpose):
+            return None
+        if "used_at" in item:
+            state = TokenState.USED
+        elif as_int(item.get("expires_at")) <= clock.epoch_seconds():
+            state = TokenState.EXPIRED
+        else:
+            state = TokenState.VALID
+        return LinkToken.from_item(item), state
+
+    def peek(self, secret: str, purpose: TokenPurpose) -> LinkToken:
+        """The token if it is still usable, without using it up (GET must not consume: mail scanners prefetch links)."""
+        found = self.find(secret, purpose)
+        if found is None or found[1] is not TokenState.VALID:
             raise LinkNotValid()
-        return LinkToken.from_item(item)
+        return found[0]
 
     def consume(self, secret: str, purpose: TokenPurpose) -> LinkToken:
         """Use the token up; exactly one caller succeeds, every other gets ``LinkNotValid``."""

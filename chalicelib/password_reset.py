@@ -1,0 +1,122 @@
+"""Forgot password (R9): a self-service reset by a single-use link valid for ten minutes.
+
+The answer to a request is the same whether or not an account matches. Setting the new
+password ends every session and mails a notice. A reset lifts a lock only when the
+deployment enables self-service unlock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from chalicelib.accounts import Account, AccountRepository, Status, normalize_username, validate_email
+from chalicelib.audit import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
+from chalicelib.credentials import CredentialService
+from chalicelib.errors import InvalidRequest, LinkNotValid
+from chalicelib.mailer import Mailer, MailNotSent, OutgoingMail
+from chalicelib.settings import Settings
+from chalicelib.tokens import TokenPurpose, TokenStore
+
+RESET_TTL_SECONDS = 10 * 60
+# One reset mail per account per minute at most: no mail bombing through this form.
+MIN_INTERVAL_SECONDS = 60
+
+
+class PasswordReset:
+    def __init__(
+        self,
+        settings: Settings,
+        accounts: AccountRepository,
+        tokens: TokenStore,
+        credentials: CredentialService,
+        mailer: Mailer,
+        audit: AuditLog,
+    ) -> None:
+        self._settings = settings
+        self._accounts = accounts
+        self._tokens = tokens
+        self._credentials = credentials
+        self._mailer = mailer
+        self._audit = audit
+
+    def _matching(self, identifier: str) -> list[Account]:
+        if "@" in identifier:
+            try:
+                email = validate_email(identifier, "identifier")
+            except InvalidRequest:
+                email = None
+            by_email = self._accounts.list_by_email(email) if email else []
+            if by_email:
+                return by_email
+        account = self._accounts.get(normalize_username(identifier))
+        return [account] if account else []
+
+    def request(self, raw_identifier: Any, request: RequestInfo) -> None:
+        """Mail a reset link to every matching account; says nothing about whether there was one."""
+        if not isinstance(raw_identifier, str) or not raw_identifier.strip():
+            raise InvalidRequest("Enter your user name or mail address.", field="identifier")
+        if len(raw_identifier) > 254:
+            raise InvalidRequest("That is too long for a user name or mail address.", field="identifier")
+        matches = self._matching(raw_identifier.strip())
+        if not matches:
+            self._record_request(None, Outcome.FAILURE, "unknown_account", request)
+        for account in matches:
+            if account.status is Status.TERMINATED or not account.password_hash:
+                self._record_request(account, Outcome.FAILURE, "not_eligible", request)
+                continue
+            if not self._accounts.note_reset_request(account.username, MIN_INTERVAL_SECONDS):
+                self._record_request(account, Outcome.FAILURE, "too_soon", request)
+                continue
+            issued = self._tokens.issue(TokenPurpose.RESET, account.username, RESET_TTL_SECONDS)
+            self._record_request(account, Outcome.SUCCESS, None, request)
+            self._tokens.save(issued)
+            mail = OutgoingMail.from_templates(
+                to=account.email,
+                subject=f"{self._settings.plan_name}: reset your password",
+                template="reset",
+                plan_name=self._settings.plan_name,
+                username=account.username,
+                link=f"{self._settings.portal_url}/reset/{issued.secret}",
+                valid_minutes=RESET_TTL_SECONDS // 60,
+            )
+            # The same answer either way; the audit record shows the request.
+            with contextlib.suppress(MailNotSent):
+                self._mailer.send(mail)
+
+    def _record_request(
+        self, account: Account | None, outcome: Outcome, reason: str | None, request: RequestInfo
+    ) -> None:
+        self._audit.record(
+            AuditEvent.RESET_REQUESTED,
+            actor=Actor.anonymous(),
+            request=request,
+            outcome=outcome,
+            account=account.username if account else None,
+            reason=reason,
+        )
+
+    def account_for(self, secret: str) -> Account:
+        token = self._tokens.peek(secret, TokenPurpose.RESET)
+        account = self._accounts.get(token.username)
+        if account is None or account.status is Status.TERMINATED:
+            raise LinkNotValid()
+        return account
+
+    def complete(self, secret: str, raw_password: Any, raw_confirmation: Any, request: RequestInfo) -> Account:
+        """Set the new password from a reset link. Returns the account as it is afterwards."""
+        account = self.account_for(secret)
+        self._credentials.check_new_password(account, raw_password, raw_confirmation)
+        self._audit.record(AuditEvent.RESET_COMPLETED, actor=account.actor, request=request, account=account.username)
+        self._tokens.consume(secret, TokenPurpose.RESET)
+        self._credentials.set_new_password(account, raw_password, raw_confirmation)
+        if account.is_locked(self._settings.lockout_threshold) and self._settings.self_service_unlock:
+            self._audit.record(
+                AuditEvent.ACCOUNT_UNLOCKED,
+                actor=account.actor,
+                request=request,
+                account=account.username,
+                reason="self_service_reset",
+            )
+            self._accounts.unlock(account.username, "self-service-reset")
+        return self._accounts.require(account.username)
