@@ -182,3 +182,12 @@ def dynalite_endpoint() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def mail_peers() -> Iterator[Any]:
+    """Real DNS, SMTP and HTTPS peers on 127.0.0.1 for the email gateway (see tests/mail_peers.py)."""
+    from tests.mail_peers import MailPeers
+
+    with MailPeers.running() as peers:
+        yield peers
