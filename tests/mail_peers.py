@@ -21,6 +21,7 @@ import socket
 import socketserver
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -128,12 +129,38 @@ class _BannerHandler(socketserver.BaseRequestHandler):
         self.request.sendall(b"554 5.3.2 No SMTP service here\r\n")
 
 
+DRIP_SECONDS = 30  # how long a dripping peer keeps going before it gives up by itself
+DRIP_OUTCOMES: list[str] = []  # "client_hung_up" or "peer_gave_up", one per dripping connection
+
+
+def drip(send: Any, piece: bytes) -> None:
+    """Send ``piece`` every 50 ms until the client hangs up or DRIP_SECONDS pass."""
+    for _ in range(DRIP_SECONDS * 20):
+        try:
+            send(piece)
+        except OSError:
+            DRIP_OUTCOMES.append("client_hung_up")
+            return
+        time.sleep(0.05)
+    DRIP_OUTCOMES.append("peer_gave_up")
+
+
+class _DripHandler(socketserver.StreamRequestHandler):
+    """Greets, reads EHLO, then answers with an endless multi-line reply, a line at a time."""
+
+    def handle(self) -> None:
+        self.wfile.write(b"220 drip.peer ESMTP\r\n")
+        self.rfile.readline()
+        drip(self.request.sendall, b"250-still going\r\n")
+
+
 @dataclass
 class PolicyResponse:
     body: bytes
     status: int = 200
     content_type: str = "text/plain; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
+    drip: bool = False  # send the body a byte at a time, forever
 
 
 class PolicyServer:
@@ -157,7 +184,11 @@ class PolicyServer:
                 for name, value in found.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(found.body)
+                if found.drip:
+                    self.wfile.flush()
+                    drip(self.connection.sendall, b"#")
+                else:
+                    self.wfile.write(found.body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -201,6 +232,7 @@ WORLD: dict[str, Domain] = {
     "refuses.test": Domain(mx=((10, "mx.refuses.test", "refusing"),)),
     "notsmtp.test": Domain(mx=((10, "mx.notsmtp.test", "banner"),)),
     "down.test": Domain(mx=((10, "mx.down.test", "closed"),)),
+    "drip.test": Domain(mx=((10, "mx.drip.test", "drip"),)),
     "implicit.test": Domain(a_record_server="good"),
     "fallback.test": Domain(mx=((10, "mx1.fallback.test", "closed"), (20, "mx2.fallback.test", "good"))),
     "backup-plain.test": Domain(mx=((10, "mx1.backup-plain.test", "good"), (20, "mx2.backup-plain.test", "plain"))),
@@ -251,6 +283,11 @@ WORLD: dict[str, Domain] = {
         mx=((10, "mx.sts-invalid.test", "good"),),
         sts_txt=STS,
         policy=PolicyResponse(b"version: STSv2\r\nmode: enforce\r\nmx: mx.sts-invalid.test\r\nmax_age: 86400\r\n"),
+    ),
+    "sts-drip.test": Domain(
+        mx=((10, "mx.sts-drip.test", "good"),),
+        sts_txt=STS,
+        policy=PolicyResponse(b"version: STSv1\r\n" * 5000, drip=True),
     ),
     "sts-two-records.test": Domain(
         mx=((10, "mx.sts-two-records.test", "plain"),),
@@ -318,9 +355,12 @@ class MailPeers:
             )
         )
         ports["refusing"] = refusing_port
-        banner = socketserver.ThreadingTCPServer((LOCALHOST, 0), _BannerHandler)
-        banner.daemon_threads = True
-        ports["banner"] = banner.server_address[1]
+        plain_servers: list[socketserver.ThreadingTCPServer] = []
+        for name, handler in (("banner", _BannerHandler), ("drip", _DripHandler)):
+            server = socketserver.ThreadingTCPServer((LOCALHOST, 0), handler)
+            server.daemon_threads = True
+            ports[name] = server.server_address[1]
+            plain_servers.append(server)
         with socket.socket() as closed:  # a port where nothing listens
             closed.bind((LOCALHOST, 0))
             ports["closed"] = closed.getsockname()[1]
@@ -351,9 +391,10 @@ class MailPeers:
             for controller in controllers:
                 controller.start()
                 running.callback(controller.stop)
-            threading.Thread(target=banner.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-            running.callback(banner.server_close)
-            running.callback(banner.shutdown)
+            for server in plain_servers:
+                threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+                running.callback(server.server_close)
+                running.callback(server.shutdown)
             dns_server.start()
             running.callback(dns_server.stop)
             https.start()

@@ -175,3 +175,16 @@ def test_fetch_reaches_the_policy_host_by_name(mail_peers: Any) -> None:
     fetcher = HttpsPolicyFetcher(context=mail_peers.client_context(), connector=mail_peers.connector, timeout=5)
     assert fetcher.fetch("wild.test").startswith("version: STSv1\r\nmode: enforce\r\nmx: *.wild.test")
     assert mail_peers.https.requests[-1] == ("mta-sts.wild.test", "/.well-known/mta-sts.txt")
+
+
+def test_a_policy_server_that_drips_forever_is_cut_off_at_the_deadline(mail_peers: Any) -> None:
+    from tests.mail_peers import DRIP_OUTCOMES
+    from tests.test_gateway_tls_probe import outcome_of_last_drip
+
+    before = len(DRIP_OUTCOMES)
+    fetcher = HttpsPolicyFetcher(
+        context=mail_peers.client_context(), connector=mail_peers.connector, timeout=5, deadline=0.5
+    )
+    with pytest.raises(FetchFailed, match="took too long"):
+        fetcher.fetch("sts-drip.test")
+    assert outcome_of_last_drip(before) == "client_hung_up"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -81,3 +82,23 @@ def test_a_connector_that_fails_unexpectedly_is_a_result_not_an_exception(mail_p
 
     result = StartTlsProbe(context=mail_peers.client_context(), connector=broken).probe("mx.good.test")
     assert result.outcome is ProbeOutcome.PROTOCOL_ERROR
+
+
+def outcome_of_last_drip(count_before: int) -> str:
+    from tests.mail_peers import DRIP_OUTCOMES
+
+    for _ in range(200):  # the peer notices the hang-up on its next write
+        if len(DRIP_OUTCOMES) > count_before:
+            return DRIP_OUTCOMES[-1]
+        time.sleep(0.05)
+    return "peer still dripping"
+
+
+def test_a_server_that_drips_forever_is_cut_off_at_the_deadline(mail_peers: Any) -> None:
+    from tests.mail_peers import DRIP_OUTCOMES
+
+    before = len(DRIP_OUTCOMES)
+    probe = StartTlsProbe(context=mail_peers.client_context(), connector=mail_peers.connector, timeout=5, deadline=0.5)
+    result = probe.probe("mx.drip.test")
+    assert (result.outcome, result.detail) == (ProbeOutcome.PROTOCOL_ERROR, "mx.drip.test took too long to answer")
+    assert outcome_of_last_drip(before) == "client_hung_up"

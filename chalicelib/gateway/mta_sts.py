@@ -2,7 +2,7 @@
 
 1. ``_mta-sts.<domain>`` TXT: exactly one record starting ``v=STSv1;`` with an ``id``.
 2. ``https://mta-sts.<domain>/.well-known/mta-sts.txt`` over verified HTTPS: status 200,
-   no redirects, ``text/plain``, at most 64 KiB.
+   no redirects, ``text/plain``, at most 64 KiB, within a total deadline.
 3. The policy: ``version: STSv1``, ``mode`` (enforce, testing, none), ``mx`` patterns
    (``*.example.com`` matches exactly one more label), ``max_age`` (at most a year).
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from chalicelib.gateway.dns_lookup import DnsError, DnsErrorKind, DnsLookup
-from chalicelib.gateway.tls_probe import Connector, direct, verifying_context
+from chalicelib.gateway.tls_probe import Connector, Watchdog, direct, verifying_context
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
 MAX_POLICY_BYTES = 64 * 1024
@@ -149,11 +149,14 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         super().__init__(host, port, timeout=timeout, context=context)
         self._connector = connector
         self._tls_context = context
+        # http.client hands the socket to a response that closes the connection and forgets it
+        # itself; the watchdog still needs it.
+        self.opened: socket.socket | None = None
 
     def connect(self) -> None:
         address, port = self._connector(self.host, self.port)
         sock = socket.create_connection((address, port), self.timeout)
-        self.sock = self._tls_context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self.opened = self._tls_context.wrap_socket(sock, server_hostname=self.host)
 
 
 class HttpsPolicyFetcher:
@@ -164,12 +167,14 @@ class HttpsPolicyFetcher:
         connector: Connector = direct,
         port: int = 443,
         timeout: float = 10.0,
+        deadline: float = 20.0,
         max_bytes: int = MAX_POLICY_BYTES,
     ) -> None:
         self._context = context if context is not None else verifying_context()
         self._connector = connector
         self._port = port
         self._timeout = timeout
+        self._deadline = deadline
         self._max_bytes = max_bytes
 
     def fetch(self, domain: str) -> str:
@@ -177,22 +182,32 @@ class HttpsPolicyFetcher:
         connection = _PinnedHTTPSConnection(
             f"mta-sts.{domain}", self._port, connector=self._connector, context=self._context, timeout=self._timeout
         )
+        watchdog = Watchdog(self._deadline, lambda: connection.opened)
         try:
-            connection.request("GET", POLICY_PATH, headers={"Accept": "text/plain", "User-Agent": "Sealpost"})
-            response = connection.getresponse()
+            with watchdog:
+                body = self._get(connection)
+            if watchdog.fired:
+                raise FetchFailed("took too long")
+            return body.decode("utf-8")
+        except (OSError, http.client.HTTPException, UnicodeDecodeError, ValueError) as error:
+            raise FetchFailed("took too long" if watchdog.fired else type(error).__name__) from None
+        finally:
+            connection.close()
+            if connection.opened is not None:
+                connection.opened.close()
+
+    def _get(self, connection: _PinnedHTTPSConnection) -> bytes:
+        connection.request("GET", POLICY_PATH, headers={"Accept": "text/plain", "User-Agent": "Sealpost"})
+        with connection.getresponse() as response:
             if response.status != 200:
                 raise FetchFailed(f"status {response.status}")
             media_type = (response.getheader("Content-Type") or "").split(";", 1)[0].strip().lower()
             if media_type != "text/plain":
                 raise FetchFailed("not text/plain")
             body = response.read(self._max_bytes + 1)
-            if len(body) > self._max_bytes:
-                raise FetchFailed("policy too large")
-            return body.decode("utf-8")
-        except (OSError, http.client.HTTPException, UnicodeDecodeError, ValueError) as error:
-            raise FetchFailed(type(error).__name__) from None
-        finally:
-            connection.close()
+        if len(body) > self._max_bytes:
+            raise FetchFailed("policy too large")
+        return body
 
 
 class MtaStsLookup:

@@ -5,19 +5,24 @@ The probe connects, says EHLO, and asks for STARTTLS with the given SSL context
 a mail: EHLO, STARTTLS, EHLO, QUIT. If verification fails it tries once more without
 verification, to tell "TLS with a certificate we cannot trust" from "no TLS at all".
 
-Where the MX host is reached is injectable (``connector``), so tests point
-``mx.<test domain>`` at a local port while the certificate is still checked against
-the MX name. Every failure becomes a result with a reason, never an exception.
+Each read has a timeout and the whole conversation a deadline (a server dripping an
+endless reply is cut off). Where the MX host is reached is injectable (``connector``),
+so tests point ``mx.<test domain>`` at a local port while the certificate is still
+checked against the MX name. Every failure becomes a result with a reason, never an
+exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import socket
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from types import TracebackType
 
 Connector = Callable[[str, int], tuple[str, int]]
 """Maps (host, port) to the (address, port) to connect to."""
@@ -91,6 +96,36 @@ def _unverified_context() -> ssl.SSLContext:
     return context
 
 
+class Watchdog:
+    """Cuts a connection that outlasts ``seconds`` in total, however slowly its peer drips data.
+
+    Socket timeouts bound each read only; a peer sending a line every few seconds forever
+    would hold the caller forever without this.
+    """
+
+    def __init__(self, seconds: float, current: Callable[[], socket.socket | None]) -> None:
+        self._current = current
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self.fired = False
+
+    def _cut(self) -> None:
+        self.fired = True
+        sock = self._current()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._timer.cancel()
+
+
 class _ProbeSMTP(smtplib.SMTP):
     """smtplib's client, connecting where the connector says while keeping the MX name for TLS."""
 
@@ -121,12 +156,14 @@ class StartTlsProbe:
         connector: Connector = direct,
         port: int = 25,
         timeout: float = 10.0,
+        deadline: float = 30.0,
         local_hostname: str = "localhost",
     ) -> None:
         self._context = context if context is not None else verifying_context()
         self._connector = connector
         self._port = port
         self._timeout = timeout
+        self._deadline = deadline
         self._local_hostname = local_hostname
 
     def probe(self, host: str) -> ProbeResult:
@@ -153,48 +190,56 @@ class StartTlsProbe:
 
     def _session(self, host: str, context: ssl.SSLContext, *, verified: bool) -> ProbeResult:
         client = _ProbeSMTP(self._connector, self._timeout, self._local_hostname)
+        watchdog = Watchdog(self._deadline, lambda: client.sock)
         try:
-            try:
-                code, _ = client.open(host, self._port)
-            except (OSError, smtplib.SMTPException):
-                return ProbeResult(host, ProbeOutcome.UNREACHABLE, f"{host} could not be reached")
-            if code != 220:
-                return ProbeResult(host, ProbeOutcome.PROTOCOL_ERROR, f"{host} does not accept mail now ({code})")
-            try:
-                code, _ = client.ehlo()
-            except (OSError, smtplib.SMTPException):
-                return ProbeResult(host, ProbeOutcome.PROTOCOL_ERROR, f"{host} broke off the conversation")
-            if code != 250:
-                return ProbeResult(host, ProbeOutcome.PROTOCOL_ERROR, f"{host} did not accept EHLO ({code})")
-            if not client.has_extn("starttls"):
-                return ProbeResult(host, ProbeOutcome.NO_STARTTLS, f"{host} does not offer encryption (STARTTLS)")
-            try:
-                client.starttls(context=context)
-            except ssl.SSLCertVerificationError as error:
-                raise _CertificateRejected(_problem(error)) from None
-            except smtplib.SMTPResponseException as error:
-                return ProbeResult(host, ProbeOutcome.STARTTLS_FAILED, f"{host} refused STARTTLS ({error.smtp_code})")
-            except (OSError, smtplib.SMTPException):  # ssl.SSLError is an OSError
-                return ProbeResult(
-                    host, ProbeOutcome.STARTTLS_FAILED, f"{host} offers STARTTLS, but no TLS session could be made"
-                )
-            try:
-                code, _ = client.ehlo()
-            except (OSError, smtplib.SMTPException):
-                code = 0
-            if code != 250:
-                return ProbeResult(host, ProbeOutcome.STARTTLS_FAILED, f"{host} did not continue after STARTTLS")
-            version = client.sock.version() if isinstance(client.sock, ssl.SSLSocket) else None
-            if verified:
-                return ProbeResult(
-                    host,
-                    ProbeOutcome.VERIFIED,
-                    f"{host} offers encryption (STARTTLS, {version}) with a valid certificate",
-                    tls_version=version,
-                )
-            return ProbeResult(host, ProbeOutcome.UNVERIFIED, f"{host} offers STARTTLS", tls_version=version)
+            with watchdog:
+                result = self._converse(client, host, context, verified=verified)
+            if watchdog.fired:
+                return ProbeResult(host, ProbeOutcome.PROTOCOL_ERROR, f"{host} took too long to answer")
+            return result
         finally:
             _close(client)
+
+    def _converse(self, client: _ProbeSMTP, host: str, context: ssl.SSLContext, *, verified: bool) -> ProbeResult:
+        try:
+            code, _ = client.open(host, self._port)
+        except (OSError, smtplib.SMTPException):
+            return ProbeResult(host, ProbeOutcome.UNREACHABLE, f"{host} could not be reached")
+        if code != 220:
+            return ProbeResult(host, ProbeOutcome.PROTOCOL_ERROR, f"{host} does not accept mail now ({code})")
+        try:
+            code, _ = client.ehlo()
+        except (OSError, smtplib.SMTPException):
+            return ProbeResult(host, ProbeOutcome.PROTOCOL_ERROR, f"{host} broke off the conversation")
+        if code != 250:
+            return ProbeResult(host, ProbeOutcome.PROTOCOL_ERROR, f"{host} did not accept EHLO ({code})")
+        if not client.has_extn("starttls"):
+            return ProbeResult(host, ProbeOutcome.NO_STARTTLS, f"{host} does not offer encryption (STARTTLS)")
+        try:
+            client.starttls(context=context)
+        except ssl.SSLCertVerificationError as error:
+            raise _CertificateRejected(_problem(error)) from None
+        except smtplib.SMTPResponseException as error:
+            return ProbeResult(host, ProbeOutcome.STARTTLS_FAILED, f"{host} refused STARTTLS ({error.smtp_code})")
+        except (OSError, smtplib.SMTPException):  # ssl.SSLError is an OSError
+            return ProbeResult(
+                host, ProbeOutcome.STARTTLS_FAILED, f"{host} offers STARTTLS, but no TLS session could be made"
+            )
+        try:
+            code, _ = client.ehlo()
+        except (OSError, smtplib.SMTPException):
+            code = 0
+        if code != 250:
+            return ProbeResult(host, ProbeOutcome.STARTTLS_FAILED, f"{host} did not continue after STARTTLS")
+        version = client.sock.version() if isinstance(client.sock, ssl.SSLSocket) else None
+        if verified:
+            return ProbeResult(
+                host,
+                ProbeOutcome.VERIFIED,
+                f"{host} offers encryption (STARTTLS, {version}) with a valid certificate",
+                tls_version=version,
+            )
+        return ProbeResult(host, ProbeOutcome.UNVERIFIED, f"{host} offers STARTTLS", tls_version=version)
 
 
 def _close(client: smtplib.SMTP) -> None:
