@@ -60,6 +60,7 @@ def kinds(text: str) -> dict[str, int]:
         ("John A. Smith, date of birth 2 January 1960", DOB),
         ("John Smith born on March 3rd, 1955", DOB),
         ("Smith, John  D.O.B. 31.12.1970", DOB),
+        ("Dear Jane Doe, your DOB 01/02/1960 is on file", DOB),
     ],
 )
 def test_true_positives_are_found(text: str, kind: SensitiveKind) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -243,7 +244,7 @@ _NAME_LABEL = re.compile(
     r"|\b(?:patient|member|insured|subscriber|beneficiary|enrollee|dependent)\s*:",
     re.IGNORECASE,
 )
-_CAPITALISED_NAME = re.compile(r"\b([A-Z][a-z'’-]+)(?:,)?(?:\s+[A-Z]\.?)?\s+([A-Z][a-z'’-]+)\b")
+_CAPITALISED_NAME_AT = re.compile(r"(?=(\b([A-Z][a-z'’-]+),?(?:\s+[A-Z]\.?)?\s+([A-Z][a-z'’-]+)\b))")
 # Capitalised words that are not (part of) a person's name in this context.
 _NOT_NAME_WORDS = """
     Monday Tuesday Wednesday Thursday Friday Saturday Sunday
@@ -280,20 +281,38 @@ def _real_birth_date(match: re.Match[str]) -> bool:
     return False
 
 
-def _name_near(text: str, start: int, end: int, window: int = 80) -> bool:
-    before = text[max(0, start - window) : start]
-    after = text[end : end + window]
-    for nearby in (before, after):
-        if _NAME_LABEL.search(nearby):
-            return True
-        for match in _CAPITALISED_NAME.finditer(nearby):
-            if match[1] not in _NOT_NAMES and match[2] not in _NOT_NAMES:
+class _NameSpans:
+    """Where names and name labels are in a text, found once, looked up by position."""
+
+    def __init__(self, text: str) -> None:
+        spans = [m.span() for m in _NAME_LABEL.finditer(text)]
+        # Overlapping matches (a lookahead), so "Dear Jane Doe" still yields "Jane Doe".
+        for match in _CAPITALISED_NAME_AT.finditer(text):
+            if match[2] not in _NOT_NAMES and match[3] not in _NOT_NAMES:
+                spans.append((match.start(), match.start() + len(match[1])))
+        spans.sort()
+        self._spans = spans
+        self._starts = [start for start, _ in spans]
+
+    def within(self, low: int, high: int) -> bool:
+        index = bisect_left(self._starts, low)
+        while index < len(self._spans) and self._starts[index] < high:
+            if self._spans[index][1] <= high:
                 return True
-    return False
+            index += 1
+        return False
 
 
-def _count_dob(text: str) -> int:
-    return sum(1 for m in _DOB.finditer(text) if _real_birth_date(m) and _name_near(text, m.start(), m.end()))
+def _count_dob(text: str, window: int = 80) -> int:
+    births = [m for m in _DOB.finditer(text) if _real_birth_date(m)]
+    if not births:
+        return 0
+    names = _NameSpans(text)
+    return sum(
+        1
+        for m in births
+        if names.within(max(0, m.start() - window), m.start()) or names.within(m.end(), m.end() + window)
+    )
 
 
 # --- scanning ------------------------------------------------------------------------------------

@@ -158,6 +158,8 @@ def header_value(value: object, limit: int = 200) -> str:
     Undecodable bytes (kept by the parser as surrogates) become U+FFFD, whitespace runs
     collapse to one space, and the result is cut to ``limit`` characters. Never raises.
     """
+    if value is None:
+        return ""
     text = value if isinstance(value, str) else str(value)
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     text = _BIDI_CONTROLS.sub("", _LINE_BREAKING.sub(" ", text))
