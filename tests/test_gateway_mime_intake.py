@@ -22,6 +22,7 @@ from chalicelib.gateway.mime_intake import (
     safe_filename,
 )
 from chalicelib.mailer import Mailer, OutgoingMail
+from chalicelib.settings import Settings
 
 GATEWAY = "secure@gateway.plan.example"
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 4
@@ -170,9 +171,13 @@ def test_size_limit_defaults_to_25_mb_and_is_exact() -> None:
 
 
 def test_a_smaller_size_limit_from_settings_is_honoured() -> None:
+    from tests.test_settings import BASE
+
+    limits = Limits.for_settings(Settings.from_env({**BASE, "SEALPOST_MAX_MAIL_MB": "1"}))
+    assert limits.max_bytes == 1024 * 1024
     raw = sample().as_bytes()
-    refused(raw, RefusalReason.TOO_LARGE, Limits(max_bytes=len(raw) - 1))
-    assert parse_mail(raw, Limits(max_bytes=len(raw)))
+    refused(raw + b" " * (1024 * 1024 - len(raw) + 1), RefusalReason.TOO_LARGE, limits)
+    assert parse_mail(raw + b" " * (1024 * 1024 - len(raw)), limits)
 
 
 def test_at_most_100_mime_parts() -> None:

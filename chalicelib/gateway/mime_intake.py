@@ -34,6 +34,7 @@ from typing import Any
 
 from chalicelib.accounts import EMAIL_PATTERN
 from chalicelib.errors import SealpostError
+from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,10 @@ class Limits:
     max_depth: int = 10
     max_header_bytes: int = 64 * 1024
     max_recipients: int = 100
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Limits:
+        return cls(max_bytes=settings.max_mail_bytes)
 
 
 @dataclass(frozen=True)
