@@ -26,6 +26,7 @@ class Settings:
     accounts_table: str
     sessions_table: str
     tokens_table: str
+    gateway_table: str
     audit_bucket: str
     threads_table: str
     messages_bucket: str
@@ -52,6 +53,8 @@ class Settings:
     local_mode: bool = False
     plan_name: str = "Sealpost"
     support_contact: str = "the associate with whom you regularly conduct business"
+    max_mail_bytes: int = 25 * 1024 * 1024
+    tls_cache_seconds: int = 24 * 60 * 60
 
     def is_internal_address(self, address: str) -> bool:
         domain = address.rpartition("@")[2].lower()
@@ -67,6 +70,7 @@ class Settings:
             accounts_table=reader.text("ACCOUNTS_TABLE"),
             sessions_table=reader.text("SESSIONS_TABLE"),
             tokens_table=reader.text("TOKENS_TABLE"),
+            gateway_table=reader.text("GATEWAY_TABLE"),
             audit_bucket=reader.text("AUDIT_BUCKET"),
             threads_table=reader.text("THREADS_TABLE"),
             messages_bucket=reader.text("MESSAGES_BUCKET"),
@@ -92,6 +96,8 @@ class Settings:
             local_mode=reader.flag("LOCAL_MODE", False),
             plan_name=reader.text("PLAN_NAME", "Sealpost"),
             support_contact=reader.text("SUPPORT_CONTACT", "the associate with whom you regularly conduct business"),
+            max_mail_bytes=1024 * 1024 * reader.integer("MAX_MAIL_MB", 25, low=1, high=40),
+            tls_cache_seconds=3600 * reader.integer("TLS_CACHE_HOURS", 24, low=1, high=7 * 24),
         )
         if not settings.kms_key_arn.startswith("arn:"):
             # The Encryption SDK's strict provider needs a key ARN, never an alias.

@@ -232,3 +232,12 @@ def conversation(associate_web: WebClient, new_browser: Any, start_thread: Any) 
     partner = new_browser()
     username = register_from_invitation(partner, "dana@clinic.example")
     return Conversation(associate_web, partner, username, sent["thread"]["thread_id"], sent["message_id"])
+
+
+@pytest.fixture(scope="session")
+def mail_peers() -> Iterator[Any]:
+    """Real DNS, SMTP and HTTPS peers on 127.0.0.1 for the email gateway (see tests/mail_peers.py)."""
+    from tests.mail_peers import MailPeers
+
+    with MailPeers.running() as peers:
+        yield peers

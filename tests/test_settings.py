@@ -12,6 +12,7 @@ BASE = {
     "SEALPOST_ACCOUNTS_TABLE": "a",
     "SEALPOST_SESSIONS_TABLE": "s",
     "SEALPOST_TOKENS_TABLE": "t",
+    "SEALPOST_GATEWAY_TABLE": "g",
     "SEALPOST_AUDIT_BUCKET": "b",
     "SEALPOST_THREADS_TABLE": "th",
     "SEALPOST_MESSAGES_BUCKET": "m",
@@ -72,3 +73,14 @@ def test_a_missing_resource_name_is_a_configuration_error() -> None:
     del env["SEALPOST_AUDIT_BUCKET"]
     with pytest.raises(ConfigurationError, match="SEALPOST_AUDIT_BUCKET is not set"):
         Settings.from_env(env)
+
+
+def test_gateway_limits_default_to_25_mb_and_a_day_of_tls_cache() -> None:
+    settings = Settings.from_env(BASE)
+    assert settings.gateway_table == "g"
+    assert settings.max_mail_bytes == 25 * 1024 * 1024
+    assert settings.tls_cache_seconds == 24 * 3600
+    changed = Settings.from_env({**BASE, "SEALPOST_MAX_MAIL_MB": "10", "SEALPOST_TLS_CACHE_HOURS": "2"})
+    assert (changed.max_mail_bytes, changed.tls_cache_seconds) == (10 * 1024 * 1024, 7200)
+    with pytest.raises(ConfigurationError, match="SEALPOST_MAX_MAIL_MB must be between 1 and 40"):
+        Settings.from_env({**BASE, "SEALPOST_MAX_MAIL_MB": "41"})
