@@ -8,7 +8,7 @@ from typing import Any
 from chalice.app import Chalice, Request, Response
 
 from chalicelib import services
-from chalicelib.web import api, local_mail, middleware, pages, static, thread_pages, threads_api
+from chalicelib.web import api, local_mail, middleware, pages, pickup_pages, static, thread_pages, threads_api
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.routing import escalate
 
@@ -68,6 +68,31 @@ def api_change_password() -> Response:
 @route("/api/register", ["POST"])
 def api_register() -> Response:
     return api.register(incoming())
+
+
+@route("/api/password/forgot", ["POST"])
+def api_forgot_password() -> Response:
+    return api.forgot_password(incoming())
+
+
+@route("/api/password/reset", ["POST"])
+def api_reset_password() -> Response:
+    return api.reset_password(incoming())
+
+
+@route("/api/pickup/{token}/register", ["POST"])
+def api_pickup_register(token: str) -> Response:
+    return api.pickup_register(incoming(), token)
+
+
+@route("/api/pickup/{token}/signin", ["POST"])
+def api_pickup_sign_in(token: str) -> Response:
+    return api.pickup_sign_in(incoming(), token)
+
+
+@route("/api/threads/{thread_id}/participants/{username}/pickup-link", ["POST"])
+def api_resend_pickup(thread_id: str, username: str) -> Response:
+    return api.resend_pickup(incoming(), thread_id, username)
 
 
 @route("/api/accounts", ["GET"])
@@ -246,6 +271,51 @@ def register_form(token: str) -> Response:
 @route("/register/{token}", ["POST"])
 def register_submit(token: str) -> Response:
     return pages.register_submit(incoming(), token)
+
+
+@route("/p/{token}", ["GET"])
+def pickup_page(token: str) -> Response:
+    return pickup_pages.pickup_page(incoming(), token)
+
+
+@route("/p/{token}", ["POST"])
+def pickup_register(token: str) -> Response:
+    return pickup_pages.pickup_register(incoming(), token)
+
+
+@route("/p/{token}/signin", ["POST"])
+def pickup_sign_in(token: str) -> Response:
+    return pickup_pages.pickup_sign_in(incoming(), token)
+
+
+@route("/p/{token}/renew", ["POST"])
+def pickup_renew(token: str) -> Response:
+    return pickup_pages.pickup_renew(incoming(), token)
+
+
+@route("/threads/{thread_id}/participants/{username}/pickup-link", ["POST"])
+def resend_pickup(thread_id: str, username: str) -> Response:
+    return pickup_pages.resend_pickup(incoming(), thread_id, username)
+
+
+@route("/forgot", ["GET"])
+def forgot_form() -> Response:
+    return pickup_pages.forgot_form(incoming())
+
+
+@route("/forgot", ["POST"])
+def forgot_submit() -> Response:
+    return pickup_pages.forgot_submit(incoming())
+
+
+@route("/reset/{token}", ["GET"])
+def reset_form(token: str) -> Response:
+    return pickup_pages.reset_form(incoming(), token)
+
+
+@route("/reset/{token}", ["POST"])
+def reset_submit(token: str) -> Response:
+    return pickup_pages.reset_submit(incoming(), token)
 
 
 @route("/static/{name}", ["GET"])

@@ -96,9 +96,21 @@ class AccountAdmin:
     def tokens_table(self) -> str:
         return self._tokens.table_name
 
+    def save_token(self, issued: IssuedToken) -> None:
+        self._tokens.save(issued)
+
     def prepare_partner(
-        self, associate: Account, email: str, display_name: str, *, thread_id: str | None = None
+        self,
+        associate: Account,
+        email: str,
+        display_name: str,
+        *,
+        thread_id: str | None = None,
+        link_purpose: TokenPurpose = TokenPurpose.INVITATION,
+        link_thread_id: str | None = None,
     ) -> PreparedPartner:
+        """``thread_id`` binds the account to one thread (credential scope ``thread``);
+        ``link_thread_id`` binds its first link to the thread it leads to."""
         """A new partner account and its invitation, not yet stored (callers add them to a transaction)."""
         account = Account(
             username=f"{_username_base(email)}-{secrets.randbelow(10**6):06d}",
@@ -110,12 +122,13 @@ class AccountAdmin:
             created_by=associate.username,
             thread_id=thread_id,
         )
+        ttl = (
+            self._settings.pickup_ttl_seconds
+            if link_purpose is TokenPurpose.PICKUP
+            else self._settings.invitation_ttl_seconds
+        )
         invitation = self._tokens.issue(
-            TokenPurpose.INVITATION,
-            account.username,
-            self._settings.invitation_ttl_seconds,
-            thread_id=thread_id,
-            created_by=associate.username,
+            link_purpose, account.username, ttl, thread_id=link_thread_id or thread_id, created_by=associate.username
         )
         return PreparedPartner(account=account, invitation=invitation)
 

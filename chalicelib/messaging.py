@@ -35,6 +35,7 @@ from chalicelib.errors import Conflict, InvalidRequest, NotFound
 from chalicelib.html_sanitize import sanitize
 from chalicelib.message_store import MessageStore, attachment_key, content_key, subject_key
 from chalicelib.notifications import Notifier
+from chalicelib.pickup import PickupService
 from chalicelib.sessions import Principal
 from chalicelib.settings import Settings
 from chalicelib.threads import (
@@ -47,6 +48,7 @@ from chalicelib.threads import (
     new_id,
     new_reference_code,
 )
+from chalicelib.tokens import IssuedToken, TokenPurpose
 from chalicelib.uploads import StagedFile, UploadService
 
 log = logging.getLogger(__name__)
@@ -163,6 +165,7 @@ class MessagingService:
         admin: AccountAdmin,
         domain_filter: DomainFilter,
         notifier: Notifier,
+        pickup: PickupService,
         audit: AuditLog,
     ) -> None:
         self._settings = settings
@@ -174,6 +177,7 @@ class MessagingService:
         self._admin = admin
         self._filter = domain_filter
         self._notifier = notifier
+        self._pickup = pickup
         self._audit = audit
 
     # === sending =========================================================================
@@ -195,9 +199,7 @@ class MessagingService:
             if existing is not None:
                 participants.append(existing)
             else:
-                prepared = self._admin.prepare_partner(
-                    associate.account, address, "", thread_id=self._scoped(thread_id)
-                )
+                prepared = self._prepare(associate.account, address, "", thread_id)
                 new_partners.append(prepared)
                 participants.append(prepared.account)
         return self._send_new_thread(associate, thread_id, participants, new_partners, draft, request)
@@ -447,25 +449,17 @@ class MessagingService:
             ) from None
 
     def _announce(self, principal: Principal, sender: Account, plan: _Plan, thread: Thread) -> dict[str, bool]:
-        """Invitations for new partners and notifications for everyone else. No PHI in any of them."""
+        """Pickup links for outside participants, notices for associates. No PHI in any of them."""
         notified: dict[str, bool] = {}
-        invited = {p.account.username: p for p in plan.new_partners}
+        new_links = {p.account.username: p.invitation for p in plan.new_partners}
         for account in plan.participants:
-            if account.username in invited:
-                inviter = principal if principal.account.is_associate else None
-                associate = inviter.account if inviter else self._accounts.require(thread.associates[0])
-                notified[account.username] = self._admin.send_invitation(
-                    associate, account, invited[account.username].invitation.secret, message_waiting=True
-                )
-            elif account.username in (sender.username, principal.account.username):
+            is_new = account.username in new_links
+            if account.username in (sender.username, principal.account.username) and not is_new:
                 continue
-            elif account.status is Status.ACTIVE:
+            if account.is_associate:
                 notified[account.username] = self._notifier.new_message(
                     account, sender, thread.reference_code, thread.thread_id
                 )
-            elif account.status is Status.INVITED:
-                notified[account.username] = False  # their pending invitation leads to the thread
-            if account.username in notified:
                 self._audit.record(
                     AuditEvent.NOTIFICATION_SENT,
                     actor=Actor.system(),
@@ -474,8 +468,13 @@ class MessagingService:
                     account=account.username,
                     thread_id=thread.thread_id,
                     message_id=plan.message.message_id,
-                    reason="invitation" if account.username in invited else "new_message",
                 )
+            elif account.status is not Status.TERMINATED:
+                issued = new_links.get(account.username)
+                if issued is None:
+                    issued = self._pickup.issue(account, thread.thread_id, sender.username)
+                    self._tokens_save(issued)
+                notified[account.username] = self._pickup.send(account, sender, thread, issued)
         return notified
 
     def business_associates(self, partner: Account) -> set[str]:
@@ -653,7 +652,18 @@ class MessagingService:
         return account
 
     def _prepare_for(self, associate: Account, partner: Account, thread_id: str) -> PreparedPartner:
-        return self._admin.prepare_partner(associate, partner.email, partner.display_name, thread_id=thread_id)
+        return self._prepare(associate, partner.email, partner.display_name, thread_id)
+
+    def _prepare(self, associate: Account, email: str, display_name: str, thread_id: str) -> PreparedPartner:
+        """A new partner account whose first link is a pickup link for ``thread_id`` (it registers them)."""
+        return self._admin.prepare_partner(
+            associate,
+            email,
+            display_name,
+            thread_id=self._scoped(thread_id),
+            link_purpose=TokenPurpose.PICKUP,
+            link_thread_id=thread_id,
+        )
 
     def _partner_in_new_thread(
         self, partner: Principal, associate: Account, thread_id: str
@@ -678,6 +688,9 @@ class MessagingService:
 
     def _admin_tokens_table(self) -> str:
         return self._admin.tokens_table
+
+    def _tokens_save(self, issued: IssuedToken) -> None:
+        self._admin.save_token(issued)
 
 
 def replace_count(thread: Thread, count: int, when: str) -> Thread:

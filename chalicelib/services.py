@@ -17,6 +17,8 @@ from chalicelib.mailer import Mailer
 from chalicelib.message_store import MessageStore
 from chalicelib.messaging import MessagingService
 from chalicelib.notifications import Notifier
+from chalicelib.password_reset import PasswordReset
+from chalicelib.pickup import PickupService
 from chalicelib.sessions import SessionService
 from chalicelib.settings import Settings
 from chalicelib.signin import SignInService
@@ -40,6 +42,8 @@ class Services:
     messaging: MessagingService
     downloads: DownloadService
     uploads: UploadService
+    pickup: PickupService
+    password_reset: PasswordReset
 
 
 def build(settings: Settings) -> Services:
@@ -60,6 +64,9 @@ def build(settings: Settings) -> Services:
         settings.max_attachment_bytes,
         lambda: aws_clients.s3_presigner(region),
     )
+    credentials = CredentialService(settings, accounts, tokens, sessions, mailer, audit)
+    signin = SignInService(settings, accounts, sessions, audit)
+    pickup = PickupService(settings, accounts, threads, tokens, credentials, signin, notifier, audit)
     messaging = MessagingService(
         settings,
         accounts,
@@ -70,6 +77,7 @@ def build(settings: Settings) -> Services:
         admin,
         DomainFilter(settings, accounts, threads, notifier, audit),
         notifier,
+        pickup,
         audit,
     )
     return Services(
@@ -79,13 +87,15 @@ def build(settings: Settings) -> Services:
         tokens=tokens,
         mailer=mailer,
         sessions=sessions,
-        signin=SignInService(settings, accounts, sessions, audit),
+        signin=signin,
         admin=admin,
-        credentials=CredentialService(settings, accounts, tokens, sessions, mailer, audit),
+        credentials=credentials,
         threads=threads,
         messaging=messaging,
         downloads=DownloadService(settings, messaging, lambda: aws_clients.s3_presigner(region)),
         uploads=uploads,
+        pickup=pickup,
+        password_reset=PasswordReset(settings, accounts, tokens, credentials, mailer, audit),
     )
 
 

@@ -201,12 +201,18 @@ class Conversation:
 
 
 def register_from_invitation(browser: WebClient, email: str, password: str = PARTNER_PASSWORD) -> str:
-    """Follow the newest invitation mailed to ``email``; returns the user name and leaves ``browser`` signed in."""
-    from tests.support import link_in, sent_mail
+    """Follow the newest invitation or first pickup link mailed to ``email``; returns the user name and
+    leaves ``browser`` signed in."""
+    import re
 
-    invitation = next(m for m in reversed(sent_mail()) if m["To"].addresses[0].addr_spec == email)
-    token = link_in(invitation, "/register/").rsplit("/", 1)[1]
-    registered = browser.post("/api/register", json_body={"token": token, "password": password})
+    from tests.support import PORTAL_URL, mail_text, sent_mail
+
+    mail = next(m for m in reversed(sent_mail()) if m["To"].addresses[0].addr_spec == email)
+    found = re.search(re.escape(PORTAL_URL) + r"/(register|p)/([A-Za-z0-9_\-]{43})", mail_text(mail))
+    assert found, "no invitation or pickup link in the mail"
+    kind, token = found.groups()
+    path = "/api/register" if kind == "register" else f"/api/pickup/{token}/register"
+    registered = browser.post(path, json_body={"token": token, "password": password})
     assert registered.status == 201, registered.text
     browser.csrf_token = registered.json["csrf_token"]
     return str(registered.json["username"])

@@ -12,6 +12,7 @@ from chalicelib.sessions import Principal, csrf_token_for
 from chalicelib.signin import SignedIn
 from chalicelib.web.guard import authenticate, authenticate_change, check_same_origin
 from chalicelib.web.incoming import Incoming, text_field
+from chalicelib.web.pickup_pages import FORGOT_ANSWER
 from chalicelib.web.responses import cleared_session_cookie, json_response, session_cookie, with_cookies
 
 
@@ -25,8 +26,8 @@ def _me(account: Account, csrf_token: str) -> dict[str, Any]:
     }
 
 
-def _signed_in_response(signed_in: SignedIn, status: int = 200) -> Response:
-    body = _me(signed_in.account, csrf_token_for(signed_in.session_secret))
+def _signed_in_response(signed_in: SignedIn, status: int = 200, **extra: Any) -> Response:
+    body = {**_me(signed_in.account, csrf_token_for(signed_in.session_secret)), **extra}
     return with_cookies(json_response(body, status), session_cookie(signed_in.session_secret))
 
 
@@ -132,3 +133,54 @@ def account_action(incoming: Incoming, username: str, action: str) -> Response:
     }
     account = handlers[action](principal, username, incoming.info())
     return json_response({"account": _account_view(account)})
+
+
+# --- mail links: pickup and password reset -------------------------------------------
+
+
+def pickup_register(incoming: Incoming, token: str) -> Response:
+    services = services_module.current()
+    check_same_origin(incoming, services.settings.portal_url)
+    body = incoming.json_object(services.settings.max_json_bytes)
+    signed_in = services.pickup.register(token, text_field(body, "password", max_length=1024), None, incoming.info())
+    return _signed_in_response(signed_in, status=201, thread_id=signed_in.account.thread_id)
+
+
+def pickup_sign_in(incoming: Incoming, token: str) -> Response:
+    services = services_module.current()
+    check_same_origin(incoming, services.settings.portal_url)
+    body = incoming.json_object(services.settings.max_json_bytes)
+    signed_in, thread_id = services.pickup.sign_in(
+        token, text_field(body, "password", max_length=1024), incoming.info()
+    )
+    return _signed_in_response(signed_in, thread_id=thread_id)
+
+
+def forgot_password(incoming: Incoming) -> Response:
+    services = services_module.current()
+    check_same_origin(incoming, services.settings.portal_url)
+    body = incoming.json_object(services.settings.max_json_bytes)
+    services.password_reset.request(body.get("identifier"), incoming.info())
+    return json_response({"message": FORGOT_ANSWER}, status=202)
+
+
+def reset_password(incoming: Incoming) -> Response:
+    services = services_module.current()
+    check_same_origin(incoming, services.settings.portal_url)
+    body = incoming.json_object(services.settings.max_json_bytes)
+    account = services.password_reset.complete(
+        text_field(body, "token", max_length=100) or "",
+        text_field(body, "password", max_length=1024),
+        None,
+        incoming.info(),
+    )
+    return json_response(
+        {"username": account.username, "locked": account.is_locked(services.settings.lockout_threshold)}
+    )
+
+
+def resend_pickup(incoming: Incoming, thread_id: str, username: str) -> Response:
+    services = services_module.current()
+    principal = authenticate_change(incoming, services)
+    account = services.pickup.resend(principal, thread_id, username, incoming.info())
+    return json_response({"sent_to": account.username})

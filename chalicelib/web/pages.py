@@ -55,6 +55,12 @@ NOTICES = {
     "account_unlocked": "The account has been unlocked.",
     "account_terminated": "The account has been terminated and its sessions ended.",
     "registered": "Welcome. Your account is ready.",
+    "password_reset": "Your new password is saved and every other session was signed out. Please sign in.",
+    "password_reset_locked": (
+        "Your new password is saved. Your account is still locked: please contact the associate with whom "
+        "you regularly conduct business to unlock it."
+    ),
+    "link_sent": "A new link has been sent.",
     "removed_from_view": "The thread was removed from your view. The plan keeps its retained copy for audit.",
 }
 
@@ -316,7 +322,15 @@ def register_form(incoming: Incoming, token: str) -> Response:
     except LinkNotValid as error:
         return render(incoming, "link_invalid.html", services=services, status=410, error=error)
     form_token, new_cookie = anonymous_form_token(incoming)
-    response = render(incoming, "register.html", services=services, csrf_token=form_token, account=account, token=token)
+    response = render(
+        incoming,
+        "register.html",
+        services=services,
+        csrf_token=form_token,
+        account=account,
+        token=token,
+        action=f"/register/{token}",
+    )
     return with_cookies(response, *([new_cookie] if new_cookie else []))
 
 
@@ -343,6 +357,7 @@ def register_submit(incoming: Incoming, token: str) -> Response:
             csrf_token=form_token,
             account=account,
             token=token,
+            action=f"/register/{token}",
             error=error,
         )
     return with_cookies(redirect(f"{HOME}?notice=registered"), session_cookie(signed_in.session_secret))
