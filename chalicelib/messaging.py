@@ -40,6 +40,8 @@ from chalicelib.sessions import Principal
 from chalicelib.settings import Settings
 from chalicelib.threads import (
     AttachmentRecord,
+    Delivery,
+    DeliveryState,
     InboxEntry,
     MessageRecord,
     StoredObject,
@@ -118,6 +120,7 @@ class ThreadView:
     subject: str
     messages: tuple[MessageView, ...]
     participants: tuple[Account, ...]
+    deliveries: tuple[Delivery, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -460,6 +463,7 @@ class MessagingService:
                 notified[account.username] = self._notifier.new_message(
                     account, sender, thread.reference_code, thread.thread_id
                 )
+                self._deliver(plan.message, account, DeliveryState.PORTAL)
                 self._audit.record(
                     AuditEvent.NOTIFICATION_SENT,
                     actor=Actor.system(),
@@ -475,7 +479,16 @@ class MessagingService:
                     issued = self._pickup.issue(account, thread.thread_id, sender.username)
                     self._tokens_save(issued)
                 notified[account.username] = self._pickup.send(account, sender, thread, issued)
+                state = (
+                    DeliveryState.PICKUP_NOTIFIED if notified[account.username] else DeliveryState.NOTIFICATION_FAILED
+                )
+                self._deliver(plan.message, account, state)
         return notified
+
+    def _deliver(self, message: MessageRecord, account: Account, state: DeliveryState, reason: str = "") -> None:
+        self._threads.record_delivery(
+            Delivery(message.thread_id, message.seq, account.username, state, clock.iso(clock.now()), reason)
+        )
 
     def business_associates(self, partner: Account) -> set[str]:
         return self._filter.business_associates(partner)
@@ -514,7 +527,8 @@ class MessagingService:
             views.append(MessageView(record=record, content=content))
         self._threads.mark_read(principal.account.username, thread_id, thread.interaction_count)
         participants = tuple(a for a in (self._accounts.get(u) for u in thread.participants) if a is not None)
-        return ThreadView(thread, entry, self._subject(thread), tuple(views), participants)
+        deliveries = tuple(self._threads.deliveries(thread_id)) if principal.account.is_associate else ()
+        return ThreadView(thread, entry, self._subject(thread), tuple(views), participants, deliveries)
 
     def attachment(
         self, principal: Principal, thread_id: str, message_id: str, attachment_id: str, request: RequestInfo

@@ -8,6 +8,9 @@ Items of the threads table (partition key ``pk``, sort key ``sk``):
   SHA-256 of its ciphertext objects, and who opened it when.
 - ``USER#<username>`` / ``THREAD#<id>``: the thread in one participant's inbox, with the
   counts the inbox shows, how far they have read, and whether they removed it from view.
+- ``THREAD#<id>`` / ``DELIVERY#<seq>#<username>``: how message ``seq`` reached one
+  recipient (delivered in the portal, pickup link sent, sent over enforced TLS, bounced),
+  with a reason code. Opened and replied come from the message records.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from chalicelib.dynamo import Transaction, as_int, is_conditional_failure, unavailable_on_outage
@@ -211,6 +215,47 @@ class InboxEntry:
         )
 
 
+class DeliveryState(StrEnum):
+    PORTAL = "portal"  # an associate: shown in their Sealpost inbox (and notified)
+    PICKUP_NOTIFIED = "pickup_notified"  # an outside recipient: notification with a pickup link sent
+    NOTIFICATION_FAILED = "notification_failed"
+    SENT_TLS = "sent_tls"  # delivered to the recipient's own mailbox over enforced TLS
+    BOUNCED = "bounced"  # the TLS-required send bounced; a pickup link follows
+
+
+@dataclass(frozen=True)
+class Delivery:
+    thread_id: str
+    seq: int
+    username: str
+    state: DeliveryState
+    at: str
+    reason: str = ""
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "pk": "THREAD#" + self.thread_id,
+            "sk": f"DELIVERY#{self.seq:03d}#{self.username}",
+            "thread_id": self.thread_id,
+            "seq": self.seq,
+            "username": self.username,
+            "state": str(self.state),
+            "at": self.at,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Delivery:
+        return cls(
+            thread_id=item["thread_id"],
+            seq=as_int(item["seq"]),
+            username=item["username"],
+            state=DeliveryState(item["state"]),
+            at=item["at"],
+            reason=item.get("reason", ""),
+        )
+
+
 class ThreadRepository:
     def __init__(self, table_factory: Callable[[], Any]) -> None:
         self._table_factory = table_factory
@@ -237,6 +282,14 @@ class ThreadRepository:
 
     def messages(self, thread_id: str) -> list[MessageRecord]:
         return [MessageRecord.from_item(i) for i in self._query("THREAD#" + thread_id, "MSG#")]
+
+    def deliveries(self, thread_id: str) -> list[Delivery]:
+        return [Delivery.from_item(i) for i in self._query("THREAD#" + thread_id, "DELIVERY#")]
+
+    def record_delivery(self, delivery: Delivery) -> None:
+        """Store (or overwrite: a bounce replaces "sent over TLS") how a message reached a recipient."""
+        with unavailable_on_outage("threads"):
+            self._table.put_item(Item=delivery.to_item())
 
     def entry(self, username: str, thread_id: str) -> InboxEntry | None:
         with unavailable_on_outage("threads"):

@@ -87,6 +87,16 @@ def thread_json(view: ThreadView, viewer: Principal) -> dict[str, Any]:
             {"username": a.username, "display_name": a.display_name, "role": str(a.role)} for a in view.participants
         ],
         "messages": [message_json(m, viewer) for m in view.messages],
+        **(
+            {
+                "deliveries": [
+                    {"seq": d.seq, "username": d.username, "state": str(d.state), "at": d.at, "reason": d.reason}
+                    for d in view.deliveries
+                ]
+            }
+            if viewer.account.is_associate
+            else {}
+        ),
     }
 
 
