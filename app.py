@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, Request, Response
+from chalice.app import Chalice, CloudWatchEvent, Cron, Request, Response
 
+from chalicelib import clock, services
 from chalicelib.web import api, local_mail, middleware, pages, static
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.routing import escalate
@@ -175,6 +176,15 @@ def static_file(name: str) -> Response:
 @route("/local/mail", ["GET"])
 def local_mail_page() -> Response:
     return local_mail.page(incoming())
+
+
+# --- scheduled -----------------------------------------------------------------------
+
+
+@app.schedule(Cron(5, "*", "*", "*", "?", "*"), name="write_audit_digests")
+def write_audit_digests(event: CloudWatchEvent) -> dict[str, list[str]]:
+    """Hourly: sign the digest of every audit period that has ended (chalicelib/audit_digest.py)."""
+    return {"written": [signed.key for signed in services.current().audit_digests.write_due(clock.now())]}
 
 
 # --- everything else: a clear 404 instead of API Gateway's "Missing Authentication Token"

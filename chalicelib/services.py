@@ -9,6 +9,8 @@ from chalicelib import aws_clients
 from chalicelib.account_admin import AccountAdmin
 from chalicelib.accounts import AccountRepository
 from chalicelib.audit import AuditLog
+from chalicelib.audit_digest import DigestWriter, SigningKey
+from chalicelib.audit_store import AuditStore
 from chalicelib.credentials import CredentialService
 from chalicelib.mailer import Mailer
 from chalicelib.sessions import SessionService
@@ -28,6 +30,7 @@ class Services:
     signin: SignInService
     admin: AccountAdmin
     credentials: CredentialService
+    audit_digests: DigestWriter
 
 
 def build(settings: Settings) -> Services:
@@ -49,6 +52,13 @@ def build(settings: Settings) -> Services:
         signin=SignInService(settings, accounts, sessions, audit),
         admin=AccountAdmin(settings, accounts, tokens, mailer, audit),
         credentials=CredentialService(settings, accounts, tokens, sessions, mailer, audit),
+        audit_digests=DigestWriter(
+            AuditStore(settings.audit_bucket, lambda: aws_clients.s3(region)),
+            SigningKey(settings.audit_signing_key_arn, lambda: aws_clients.kms(region)),
+            data_key_arn=settings.kms_key_arn,
+            period_minutes=settings.audit_digest_minutes,
+            audit=audit,
+        ),
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from chalicelib.audit_layout import PERIOD_MINUTES
 from chalicelib.errors import ConfigurationError
 
 CredentialScope = Literal["recipient", "thread"]
@@ -43,6 +44,8 @@ class Settings:
     local_mode: bool = False
     plan_name: str = "Sealpost"
     support_contact: str = "the associate with whom you regularly conduct business"
+    audit_signing_key_arn: str = ""
+    audit_digest_minutes: int = 60
 
     def is_internal_address(self, address: str) -> bool:
         domain = address.rpartition("@")[2].lower()
@@ -74,7 +77,11 @@ class Settings:
             local_mode=reader.flag("LOCAL_MODE", False),
             plan_name=reader.text("PLAN_NAME", "Sealpost"),
             support_contact=reader.text("SUPPORT_CONTACT", "the associate with whom you regularly conduct business"),
+            audit_signing_key_arn=reader.text("AUDIT_SIGNING_KEY_ARN", ""),
+            audit_digest_minutes=reader.integer("AUDIT_DIGEST_MINUTES", 60, low=5, high=1440),
         )
+        if settings.audit_digest_minutes not in PERIOD_MINUTES:
+            raise ConfigurationError(f"{PREFIX}AUDIT_DIGEST_MINUTES must be one of {PERIOD_MINUTES}")
         if not settings.kms_key_arn.startswith("arn:"):
             # The Encryption SDK's strict provider needs a key ARN, never an alias.
             raise ConfigurationError(f"{PREFIX}KMS_KEY_ARN must be a key ARN")

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
+from chalicelib.audit_layout import PERIOD_MINUTES
 from chalicelib.settings import Settings
 from devtools.provision import CREATORS, NOT_LOCAL, load_template
 
@@ -184,3 +185,59 @@ def test_audit_object_versions_cannot_be_deleted(stack: Any) -> None:
         s3.delete_object(Bucket=stack.audit_bucket, Key="records/x.jsonl", VersionId=put["VersionId"])
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
     assert s3.get_object(Bucket=stack.audit_bucket, Key="records/x.jsonl", VersionId=put["VersionId"])
+
+
+# --- the audit trail: digest signing ------------------------------------
+
+
+def test_digests_are_signed_with_an_ecc_p384_key_that_outlives_the_stack() -> None:
+    key = RESOURCES["AuditSigningKey"]
+    assert (key["Properties"]["KeySpec"], key["Properties"]["KeyUsage"]) == ("ECC_NIST_P384", "SIGN_VERIFY")
+    assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["SEALPOST_AUDIT_SIGNING_KEY_ARN"] == {"Fn::GetAtt": ["AuditSigningKey", "Arn"]}
+    assert variables["SEALPOST_AUDIT_DIGEST_MINUTES"] == {"Ref": "AuditDigestMinutes"}
+
+
+def test_the_digest_period_parameter_allows_exactly_the_supported_lengths() -> None:
+    parameter = TEMPLATE["Parameters"]["AuditDigestMinutes"]
+    assert tuple(parameter["AllowedValues"]) == PERIOD_MINUTES and parameter["Default"] == 60
+
+
+def _statements() -> dict[str, dict[str, Any]]:
+    policy = RESOURCES["DefaultRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_the_functions_may_add_and_read_audit_objects_but_never_delete_or_unlock_them() -> None:
+    statements = _statements()
+    for sid, statement in statements.items():
+        assert statement["Effect"] == "Allow", sid
+        for action in _actions(statement):
+            assert not action.startswith(("s3:Delete", "s3:PutObjectRetention", "s3:PutObjectLegalHold")), sid
+            assert action not in ("s3:*", "s3:BypassGovernanceRetention", "s3:PutBucketVersioning"), sid
+    puts = [s["Resource"]["Fn::Sub"] for s in statements.values() if "s3:PutObject" in _actions(s)]
+    assert sorted(puts) == ["${AuditBucket.Arn}/digests/*", "${AuditBucket.Arn}/records/*"]
+
+
+def test_only_the_signing_key_may_sign_and_only_with_sign_and_get_public_key() -> None:
+    signing = [s for s in _statements().values() if any(a.startswith("kms:Sign") for a in _actions(s))]
+    assert len(signing) == 1
+    assert sorted(_actions(signing[0])) == ["kms:GetPublicKey", "kms:Sign"]
+    assert signing[0]["Resource"] == {"Fn::GetAtt": ["AuditSigningKey", "Arn"]}
+    listing = _statements()["AuditDigestList"]
+    assert listing["Condition"]["StringLike"]["s3:prefix"] == ["records/*", "digests/*"]
+
+
+def test_local_signing_key_is_an_asymmetric_signing_key(stack: Any) -> None:
+    key = stack.client("kms").describe_key(KeyId=stack.env["SEALPOST_AUDIT_SIGNING_KEY_ARN"])["KeyMetadata"]
+    assert (key["KeySpec"], key["KeyUsage"], key["SigningAlgorithms"]) == (
+        "ECC_NIST_P384",
+        "SIGN_VERIFY",
+        ["ECDSA_SHA_384"],
+    )
