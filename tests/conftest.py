@@ -3,8 +3,10 @@ Chalice's test client, and a seeded associate."""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -212,6 +214,29 @@ def record_at(audit_stack: AuditStack) -> Callable[..., AuditRecord]:
             return audit_stack.audit.record(event, actor=actor, request=request, **fields)
 
     return write
+
+
+@dataclass
+class CliRun:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def audit_cli(audit_stack: AuditStack) -> Callable[..., CliRun]:
+    """Run ``sealpost-audit`` in-process against the audit bucket and signing key, at time ``at`` if given."""
+    from chalicelib.audit_cli import main
+
+    def run(*args: str, at: str | None = None) -> CliRun:
+        out, err = io.StringIO(), io.StringIO()
+        key = audit_stack.env["SEALPOST_AUDIT_SIGNING_KEY_ARN"]
+        with time_machine.travel(at, tick=False) if at else nullcontext():
+            argv = ["--bucket", audit_stack.audit_bucket, "--signing-key", key, *args]
+            code = main(argv, out=out, err=err, clients=lambda service, _region: audit_stack.client(service))
+        return CliRun(code, out.getvalue(), err.getvalue())
+
+    return run
 
 
 def free_port() -> int:
