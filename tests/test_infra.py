@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,17 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
+from chalicelib.audit import (
+    RECORD_COLUMNS,
+    RECORDS_PREFIX,
+    SHARDS,
+    Actor,
+    AuditEvent,
+    AuditRecord,
+    Outcome,
+    RequestInfo,
+    record_key,
+)
 from chalicelib.audit_layout import PERIOD_MINUTES
 from chalicelib.settings import Settings
 from devtools.provision import CREATORS, NOT_LOCAL, load_template
@@ -187,7 +199,31 @@ def test_audit_object_versions_cannot_be_deleted(stack: Any) -> None:
     assert s3.get_object(Bucket=stack.audit_bucket, Key="records/x.jsonl", VersionId=put["VersionId"])
 
 
-# --- the audit trail: digest signing ------------------------------------
+# --- the audit trail: digest signing, Athena over the records ------------------------------------
+
+
+def test_the_glue_table_has_exactly_the_record_columns_in_order() -> None:
+    table = RESOURCES["AuditRecordsTable"]["Properties"]["TableInput"]
+    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    assert columns == list(RECORD_COLUMNS)
+
+
+def test_the_glue_table_projects_the_partitions_of_the_record_keys() -> None:
+    table = RESOURCES["AuditRecordsTable"]["Properties"]["TableInput"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["dt", "hour", "shard"]
+    parameters = table["Parameters"]
+    assert parameters["projection.enabled"] == "true"
+    assert parameters["projection.shard.range"] == f"0,{SHARDS - 1}"
+    assert parameters["projection.hour.range"] == "0,23"
+    assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    template = parameters["storage.location.template"]["Fn::Sub"]
+    assert table["StorageDescriptor"]["Location"]["Fn::Sub"] == f"s3://${{AuditBucket}}/{RECORDS_PREFIX}"
+    # A key the writer makes lies in the folder the projection names for its dt, hour and shard.
+    moment = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    record = AuditRecord(moment, AuditEvent.ACCESS_DENIED, Outcome.DENIED, Actor.anonymous(), RequestInfo("r"))
+    key = record_key(record, "0f" * 16)
+    folder = template.replace("s3://${AuditBucket}/", "").replace("${!dt}", "2026-03-04").replace("${!hour}", "05")
+    assert key.startswith(folder.replace("${!shard}", f"{int('0f0f0f0f', 16) % SHARDS:02d}"))
 
 
 def test_digests_are_signed_with_an_ecc_p384_key_that_outlives_the_stack() -> None:
@@ -232,6 +268,16 @@ def test_only_the_signing_key_may_sign_and_only_with_sign_and_get_public_key() -
     assert signing[0]["Resource"] == {"Fn::GetAtt": ["AuditSigningKey", "Arn"]}
     listing = _statements()["AuditDigestList"]
     assert listing["Condition"]["StringLike"]["s3:prefix"] == ["records/*", "digests/*"]
+
+
+def test_local_glue_table_matches_the_template(stack: Any) -> None:
+    glue = stack.client("glue")
+    database = stack.provisioned.physical["AuditDatabase"]
+    table = glue.get_table(DatabaseName=database, Name="records")["Table"]
+    assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == list(RECORD_COLUMNS)
+    assert table["Parameters"]["storage.location.template"] == (
+        f"s3://{stack.audit_bucket}/records/dt=${{dt}}/hour=${{hour}}/shard=${{shard}}/"
+    )
 
 
 def test_local_signing_key_is_an_asymmetric_signing_key(stack: Any) -> None:
