@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, Request, Response
+from chalice.app import Chalice, CloudWatchEvent, Cron, Request, Response
 
-from chalicelib import services
+from chalicelib import clock, services
 from chalicelib.web import api, local_mail, middleware, pages, pickup_pages, static, thread_pages, threads_api
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.routing import escalate
@@ -335,6 +335,12 @@ def local_mail_page() -> Response:
 def attachment_download(event: dict[str, Any], context: Any) -> None:
     """S3 Object Lambda: decrypts large attachments on their way to a participant."""
     services.current().downloads.object_lambda_get(event)
+
+
+@app.schedule(Cron(5, "*", "*", "*", "?", "*"), name="write_audit_digests")
+def write_audit_digests(event: CloudWatchEvent) -> dict[str, list[str]]:
+    """Hourly: sign the digest of every audit period that has ended (chalicelib/audit_digest.py)."""
+    return {"written": [signed.key for signed in services.current().audit_digests.write_due(clock.now())]}
 
 
 # --- everything else: a clear 404 instead of API Gateway's "Missing Authentication Token"

@@ -69,7 +69,7 @@ class DomainFilter:
         account = partner.account
         domains = sorted({address.rpartition("@")[2] for address in blocked})
         self._audit.record(
-            AuditEvent.DOMAIN_FILTER_BLOCKED,
+            AuditEvent.FILTER_BLOCKED,
             actor=partner.actor,
             request=request,
             outcome=Outcome.DENIED,
@@ -81,7 +81,7 @@ class DomainFilter:
         limit = self._settings.strikes_before_termination
         terminated = strikes >= limit
         self._audit.record(
-            AuditEvent.DOMAIN_FILTER_STRIKE,
+            AuditEvent.FILTER_STRIKE,
             actor=Actor.system(),
             request=request,
             account=account.username,

@@ -465,7 +465,7 @@ class MessagingService:
                 )
                 self._deliver(plan.message, account, DeliveryState.PORTAL)
                 self._audit.record(
-                    AuditEvent.NOTIFICATION_SENT,
+                    AuditEvent.MESSAGE_NOTIFICATION_SENT,
                     actor=Actor.system(),
                     request=RequestInfo.system(),
                     outcome=Outcome.SUCCESS if notified[account.username] else Outcome.FAILURE,
@@ -540,7 +540,7 @@ class MessagingService:
         if info is None:
             raise self._tampered(principal, record, request)
         self._audit.record(
-            AuditEvent.ATTACHMENT_DOWNLOADED,
+            AuditEvent.MESSAGE_DOWNLOADED,
             actor=principal.actor,
             request=request,
             thread_id=thread_id,

@@ -88,7 +88,7 @@ class PasswordReset:
         self, account: Account | None, outcome: Outcome, reason: str | None, request: RequestInfo
     ) -> None:
         self._audit.record(
-            AuditEvent.RESET_REQUESTED,
+            AuditEvent.PASSWORD_RESET_REQUESTED,
             actor=Actor.anonymous(),
             request=request,
             outcome=outcome,
@@ -107,7 +107,9 @@ class PasswordReset:
         """Set the new password from a reset link. Returns the account as it is afterwards."""
         account = self.account_for(secret)
         self._credentials.check_new_password(account, raw_password, raw_confirmation)
-        self._audit.record(AuditEvent.RESET_COMPLETED, actor=account.actor, request=request, account=account.username)
+        self._audit.record(
+            AuditEvent.PASSWORD_RESET_COMPLETED, actor=account.actor, request=request, account=account.username
+        )
         self._tokens.consume(secret, TokenPurpose.RESET)
         self._credentials.set_new_password(account, raw_password, raw_confirmation)
         if account.is_locked(self._settings.lockout_threshold) and self._settings.self_service_unlock:

@@ -134,7 +134,7 @@ class PickupService:
             return
         reason = "expired" if pickup.state is TokenState.EXPIRED else "already been used"
         self._audit.record(
-            AuditEvent.LINK_RENEWAL_REQUESTED,
+            AuditEvent.PICKUP_NEW_LINK_REQUESTED,
             actor=Actor.anonymous(),
             request=request,
             account=pickup.account.username,

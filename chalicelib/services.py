@@ -9,6 +9,8 @@ from chalicelib import aws_clients
 from chalicelib.account_admin import AccountAdmin
 from chalicelib.accounts import AccountRepository
 from chalicelib.audit import AuditLog
+from chalicelib.audit_digest import DigestWriter, SigningKey
+from chalicelib.audit_store import AuditStore
 from chalicelib.credentials import CredentialService
 from chalicelib.domain_filter import DomainFilter
 from chalicelib.downloads import DownloadService
@@ -44,6 +46,7 @@ class Services:
     uploads: UploadService
     pickup: PickupService
     password_reset: PasswordReset
+    audit_digests: DigestWriter
 
 
 def build(settings: Settings) -> Services:
@@ -96,6 +99,13 @@ def build(settings: Settings) -> Services:
         uploads=uploads,
         pickup=pickup,
         password_reset=PasswordReset(settings, accounts, tokens, credentials, mailer, audit),
+        audit_digests=DigestWriter(
+            AuditStore(settings.audit_bucket, lambda: aws_clients.s3(region)),
+            SigningKey(settings.audit_signing_key_arn, lambda: aws_clients.kms(region)),
+            data_key_arn=settings.kms_key_arn,
+            period_minutes=settings.audit_digest_minutes,
+            audit=audit,
+        ),
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from chalicelib.audit_layout import PERIOD_MINUTES
 from chalicelib.errors import ConfigurationError
 
 CredentialScope = Literal["recipient", "thread"]
@@ -55,6 +56,8 @@ class Settings:
     support_contact: str = "the associate with whom you regularly conduct business"
     max_mail_bytes: int = 25 * 1024 * 1024
     tls_cache_seconds: int = 24 * 60 * 60
+    audit_signing_key_arn: str = ""
+    audit_digest_minutes: int = 60
 
     def is_internal_address(self, address: str) -> bool:
         domain = address.rpartition("@")[2].lower()
@@ -98,7 +101,11 @@ class Settings:
             support_contact=reader.text("SUPPORT_CONTACT", "the associate with whom you regularly conduct business"),
             max_mail_bytes=1024 * 1024 * reader.integer("MAX_MAIL_MB", 25, low=1, high=40),
             tls_cache_seconds=3600 * reader.integer("TLS_CACHE_HOURS", 24, low=1, high=7 * 24),
+            audit_signing_key_arn=reader.text("AUDIT_SIGNING_KEY_ARN", ""),
+            audit_digest_minutes=reader.integer("AUDIT_DIGEST_MINUTES", 60, low=5, high=1440),
         )
+        if settings.audit_digest_minutes not in PERIOD_MINUTES:
+            raise ConfigurationError(f"{PREFIX}AUDIT_DIGEST_MINUTES must be one of {PERIOD_MINUTES}")
         if not settings.kms_key_arn.startswith("arn:"):
             # The Encryption SDK's strict provider needs a key ARN, never an alias.
             raise ConfigurationError(f"{PREFIX}KMS_KEY_ARN must be a key ARN")

@@ -113,7 +113,8 @@ class Resolver:
                 return self.get_att(name, attribute)
             if key == "Fn::Sub":
                 text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
-                return _SUB.sub(lambda m: self._sub_one(m.group(1), variables), text)
+                # ``${!name}`` is a literal ``${name}`` (e.g. in an Athena location template).
+                return _SUB.sub(lambda m: self._sub_one(m.group(1), variables), text).replace("${!", "${")
             if key == "Fn::Join":
                 separator, items = arg
                 return separator.join(str(i) for i in self.resolve(items))
@@ -366,10 +367,23 @@ def _ses_identity(p: Provisioner, name: str, props: dict[str, Any]) -> None:
     p.record(name, props["EmailIdentity"])
 
 
+def _glue_database(p: Provisioner, name: str, props: dict[str, Any]) -> None:
+    p.client("glue").create_database(CatalogId=props["CatalogId"], DatabaseInput=props["DatabaseInput"])
+    p.record(name, props["DatabaseInput"]["Name"])
+
+
+def _glue_table(p: Provisioner, name: str, props: dict[str, Any]) -> None:
+    table = props["TableInput"]
+    p.client("glue").create_table(CatalogId=props["CatalogId"], DatabaseName=props["DatabaseName"], TableInput=table)
+    p.record(name, table["Name"])
+
+
 CREATORS: dict[str, Creator] = {
     "AWS::KMS::Key": _kms_key,
     "AWS::KMS::Alias": _kms_alias,
     "AWS::DynamoDB::Table": _dynamodb_table,
     "AWS::S3::Bucket": _s3_bucket,
     "AWS::SES::EmailIdentity": _ses_identity,
+    "AWS::Glue::Database": _glue_database,
+    "AWS::Glue::Table": _glue_table,
 }

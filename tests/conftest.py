@@ -3,19 +3,26 @@ Chalice's test client, and a seeded associate."""
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import time_machine
 from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib import services as services_module
 from chalicelib.accounts import Account
+from chalicelib.audit import Actor, AuditEvent, AuditLog, AuditRecord, RequestInfo
+from chalicelib.audit_digest import DigestWriter, SigningKey
+from chalicelib.audit_store import AuditStore
 from chalicelib.services import Services
 from devtools.provision import Provisioned, Provisioner
 from devtools.seed import seed_associate
@@ -138,6 +145,98 @@ def make_partner(stack: Stack, associate: Account, new_browser: Any) -> Any:
 @pytest.fixture
 def partner(make_partner: Any) -> Account:
     return make_partner()
+
+
+# --- the audit trail --------------------------------------------------------------------
+
+# The template's resources the audit trail needs. Tests of the trail alone use only these
+# (`audit_stack`), which is much quicker to build than the whole `stack`.
+AUDIT_RESOURCES = ("DataKey", "AuditSigningKey", "AuditSigningKeyAlias", "AuditBucket")
+ALICE = Actor("alice@plan.example", "associate")
+
+
+@dataclass
+class AuditStack:
+    audit_bucket: str
+    env: dict[str, str]
+
+    def client(self, service: str) -> Any:
+        # One client per service and test, from boto3's default session (its service models stay loaded).
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name="us-east-1")
+        return self._clients[service]
+
+    @cached_property
+    def _clients(self) -> dict[str, Any]:
+        return {}
+
+    @property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.audit_bucket, self.env["SEALPOST_KMS_KEY_ARN"], lambda: self.client("s3"))
+
+    def digests(self, minutes: int = 60, max_per_run: int = 24, store: AuditStore | None = None) -> DigestWriter:
+        return DigestWriter(
+            store or AuditStore(self.audit_bucket, lambda: self.client("s3")),
+            SigningKey(self.env["SEALPOST_AUDIT_SIGNING_KEY_ARN"], lambda: self.client("kms")),
+            data_key_arn=self.env["SEALPOST_KMS_KEY_ARN"],
+            period_minutes=minutes,
+            audit=self.audit,
+            max_per_run=max_per_run,
+        )
+
+
+@pytest.fixture
+def audit_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditStack]:
+    """The audit bucket and keys of infra/template.yaml on in-process moto (see AUDIT_RESOURCES)."""
+    with mock_aws():
+        made = Provisioner().provision("sealpost-test", only=AUDIT_RESOURCES)
+        env = {
+            "SEALPOST_AUDIT_BUCKET": made.physical["AuditBucket"],
+            "SEALPOST_KMS_KEY_ARN": made.attributes[("DataKey", "Arn")],
+            "SEALPOST_AUDIT_SIGNING_KEY_ARN": made.attributes[("AuditSigningKey", "Arn")],
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        services_module.reset()
+        yield AuditStack(env["SEALPOST_AUDIT_BUCKET"], env)
+
+
+@pytest.fixture
+def record_at(audit_stack: AuditStack) -> Callable[..., AuditRecord]:
+    """Write one audit record as if at ``when`` (UTC): ``record_at("2026-03-04T05:10Z", AuditEvent.MESSAGE_SENT,
+    message_id="m1")``."""
+
+    def write(
+        when: str, event: AuditEvent = AuditEvent.ACCESS_DENIED, actor: Actor = ALICE, **fields: Any
+    ) -> AuditRecord:
+        with time_machine.travel(when, tick=False):
+            request = RequestInfo("req-test", "192.0.2.10", "pytest-browser/1.0")
+            return audit_stack.audit.record(event, actor=actor, request=request, **fields)
+
+    return write
+
+
+@dataclass
+class CliRun:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def audit_cli(audit_stack: AuditStack) -> Callable[..., CliRun]:
+    """Run ``sealpost-audit`` in-process against the audit bucket and signing key, at time ``at`` if given."""
+    from chalicelib.audit_cli import main
+
+    def run(*args: str, at: str | None = None) -> CliRun:
+        out, err = io.StringIO(), io.StringIO()
+        key = audit_stack.env["SEALPOST_AUDIT_SIGNING_KEY_ARN"]
+        with time_machine.travel(at, tick=False) if at else nullcontext():
+            argv = ["--bucket", audit_stack.audit_bucket, "--signing-key", key, *args]
+            code = main(argv, out=out, err=err, clients=lambda service, _region: audit_stack.client(service))
+        return CliRun(code, out.getvalue(), err.getvalue())
+
+    return run
 
 
 def free_port() -> int:

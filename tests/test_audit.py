@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -206,3 +207,9 @@ def test_failed_sign_ins_still_count_when_audit_is_down(
             == 503
         )
     assert stack.services().accounts.get(partner.username).failed_attempts == 3
+
+
+def test_every_event_type_is_a_unique_dotted_lower_case_name() -> None:
+    names = [str(event) for event in AuditEvent]
+    assert len(set(names)) == len(names)
+    assert all(re.fullmatch(r"[a-z]+\.[a-z_]+", name) for name in names), names

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,18 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
+from chalicelib.audit import (
+    RECORD_COLUMNS,
+    RECORDS_PREFIX,
+    SHARDS,
+    Actor,
+    AuditEvent,
+    AuditRecord,
+    Outcome,
+    RequestInfo,
+    record_key,
+)
+from chalicelib.audit_layout import PERIOD_MINUTES
 from chalicelib.settings import Settings
 from devtools.provision import CREATORS, NOT_LOCAL, load_template
 
@@ -184,3 +197,110 @@ def test_audit_object_versions_cannot_be_deleted(stack: Any) -> None:
         s3.delete_object(Bucket=stack.audit_bucket, Key="records/x.jsonl", VersionId=put["VersionId"])
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
     assert s3.get_object(Bucket=stack.audit_bucket, Key="records/x.jsonl", VersionId=put["VersionId"])
+
+
+# --- the audit trail: digest signing, Athena over the records ------------------------------------
+
+
+def test_the_glue_table_has_exactly_the_record_columns_in_order() -> None:
+    table = RESOURCES["AuditRecordsTable"]["Properties"]["TableInput"]
+    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    assert columns == list(RECORD_COLUMNS)
+
+
+def test_the_glue_table_projects_the_partitions_of_the_record_keys() -> None:
+    table = RESOURCES["AuditRecordsTable"]["Properties"]["TableInput"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["dt", "hour", "shard"]
+    parameters = table["Parameters"]
+    assert parameters["projection.enabled"] == "true"
+    assert parameters["projection.shard.range"] == f"0,{SHARDS - 1}"
+    assert parameters["projection.hour.range"] == "0,23"
+    assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    template = parameters["storage.location.template"]["Fn::Sub"]
+    assert table["StorageDescriptor"]["Location"]["Fn::Sub"] == f"s3://${{AuditBucket}}/{RECORDS_PREFIX}"
+    # A key the writer makes lies in the folder the projection names for its dt, hour and shard.
+    moment = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    record = AuditRecord(moment, AuditEvent.ACCESS_DENIED, Outcome.DENIED, Actor.anonymous(), RequestInfo("r"))
+    key = record_key(record, "0f" * 16)
+    folder = template.replace("s3://${AuditBucket}/", "").replace("${!dt}", "2026-03-04").replace("${!hour}", "05")
+    assert key.startswith(folder.replace("${!shard}", f"{int('0f0f0f0f', 16) % SHARDS:02d}"))
+
+
+def test_digests_are_signed_with_an_ecc_p384_key_that_outlives_the_stack() -> None:
+    key = RESOURCES["AuditSigningKey"]
+    assert (key["Properties"]["KeySpec"], key["Properties"]["KeyUsage"]) == ("ECC_NIST_P384", "SIGN_VERIFY")
+    assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["SEALPOST_AUDIT_SIGNING_KEY_ARN"] == {"Fn::GetAtt": ["AuditSigningKey", "Arn"]}
+    assert variables["SEALPOST_AUDIT_DIGEST_MINUTES"] == {"Ref": "AuditDigestMinutes"}
+
+
+def test_the_digest_period_parameter_allows_exactly_the_supported_lengths() -> None:
+    parameter = TEMPLATE["Parameters"]["AuditDigestMinutes"]
+    assert tuple(parameter["AllowedValues"]) == PERIOD_MINUTES and parameter["Default"] == 60
+
+
+def _statements() -> dict[str, dict[str, Any]]:
+    policy = RESOURCES["DefaultRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def _resources(statement: dict[str, Any]) -> str:
+    return repr(statement["Resource"])
+
+
+def test_the_functions_may_add_and_read_audit_objects_but_never_delete_or_unlock_them() -> None:
+    statements = _statements()
+    for sid, statement in statements.items():
+        assert statement["Effect"] == "Allow", sid
+        for action in _actions(statement):
+            assert action not in ("s3:*", "s3:BypassGovernanceRetention", "s3:PutBucketVersioning"), sid
+            assert not action.startswith(("s3:PutObjectRetention", "s3:PutObjectLegalHold")), sid
+            # Deleting is allowed only for staged uploads (plaintext must not linger there).
+            if action.startswith("s3:Delete"):
+                assert _resources(statement) == repr({"Fn::Sub": "${StagingBucket.Arn}/uploads/*"}), sid
+    audit_puts = [
+        s["Resource"]["Fn::Sub"]
+        for s in statements.values()
+        if "s3:PutObject" in _actions(s) and "AuditBucket" in _resources(s)
+    ]
+    assert sorted(audit_puts) == ["${AuditBucket.Arn}/digests/*", "${AuditBucket.Arn}/records/*"]
+
+
+def test_no_function_may_delete_message_ciphertext() -> None:
+    for sid, statement in _statements().items():
+        if "MessagesBucket" in _resources(statement) or "MessagesAccessPoint" in _resources(statement):
+            assert not any(a.startswith("s3:Delete") for a in _actions(statement)), sid
+
+
+def test_only_the_signing_key_may_sign_and_only_with_sign_and_get_public_key() -> None:
+    signing = [s for s in _statements().values() if any(a.startswith("kms:Sign") for a in _actions(s))]
+    assert len(signing) == 1
+    assert sorted(_actions(signing[0])) == ["kms:GetPublicKey", "kms:Sign"]
+    assert signing[0]["Resource"] == {"Fn::GetAtt": ["AuditSigningKey", "Arn"]}
+    listing = _statements()["AuditDigestList"]
+    assert listing["Condition"]["StringLike"]["s3:prefix"] == ["records/*", "digests/*"]
+
+
+def test_local_glue_table_matches_the_template(stack: Any) -> None:
+    glue = stack.client("glue")
+    database = stack.provisioned.physical["AuditDatabase"]
+    table = glue.get_table(DatabaseName=database, Name="records")["Table"]
+    assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == list(RECORD_COLUMNS)
+    assert table["Parameters"]["storage.location.template"] == (
+        f"s3://{stack.audit_bucket}/records/dt=${{dt}}/hour=${{hour}}/shard=${{shard}}/"
+    )
+
+
+def test_local_signing_key_is_an_asymmetric_signing_key(stack: Any) -> None:
+    key = stack.client("kms").describe_key(KeyId=stack.env["SEALPOST_AUDIT_SIGNING_KEY_ARN"])["KeyMetadata"]
+    assert (key["KeySpec"], key["KeyUsage"], key["SigningAlgorithms"]) == (
+        "ECC_NIST_P384",
+        "SIGN_VERIFY",
+        ["ECDSA_SHA_384"],
+    )

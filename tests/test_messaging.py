@@ -267,10 +267,10 @@ def test_an_outside_recipient_is_blocked_audited_counted_and_reported(conversati
     assert reply.json["error"] == "recipient_not_allowed"
     assert "plan.example" in reply.json["message"] and "strike 1 of 3" in reply.json["message"]
     assert len(conversation.partner.get("/api/threads").json["threads"]) == threads_before
-    blocked = events(stack, "domain_filter.blocked")
+    blocked = events(stack, "filter.blocked")
     assert blocked[-1]["account"] == conversation.partner_username
     assert blocked[-1]["detail"] == {"blocked_count": "1", "blocked_domains": "gmail.example"}
-    assert events(stack, "domain_filter.strike")[-1]["detail"]["strikes"] == "1"
+    assert events(stack, "filter.strike")[-1]["detail"]["strikes"] == "1"
     new_mail = sent_mail()[mails_before:]
     assert [m["To"].addresses[0].addr_spec for m in new_mail] == ["alice@plan.example"]
     assert "strike 1" in str(new_mail[0]["Subject"])

@@ -60,6 +60,7 @@ def test_settings_are_read_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None
         ("SEALPOST_SELF_SERVICE_UNLOCK", "maybe", "true or false"),
         ("SEALPOST_KMS_KEY_ARN", "alias/sealpost", "key ARN"),
         ("SEALPOST_INTERNAL_DOMAINS", " , ", "at least one domain"),
+        ("SEALPOST_AUDIT_DIGEST_MINUTES", "45", "must be one of"),
     ],
 )
 def test_bad_values_are_refused_with_the_setting_named(name: str, value: str, message: str) -> None:
