@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.installed
 APT_PACKAGES := chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint mail package system-packages clean audit
+.PHONY: run test bench lint mail send-mail package system-packages clean audit
 
 $(VENV_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ lint: $(VENV_STAMP)
 ## Print the mail a running `make run` has sent.
 mail: $(VENV_STAMP)
 	$(BIN)/python -m devtools.mail
+
+## Hand a mail to the gateway of a running `make run`: make send-mail TO=a@clinic.example [SUBJECT=.. BODY=.. ATTACH=file]
+send-mail: $(VENV_STAMP)
+	$(BIN)/python -m devtools.send_mail --to "$(TO)" $(if $(CC),--cc "$(CC)") $(if $(FROM),--from "$(FROM)") \
+	  $(if $(SUBJECT),--subject "$(SUBJECT)") $(if $(BODY),--body "$(BODY)") $(if $(ATTACH),--attach "$(ATTACH)")
 
 ## The deployable CloudFormation template (Chalice's SAM template merged with infra/template.yaml).
 package: $(VENV_STAMP)

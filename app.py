@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent, Cron, Request, Response
+from chalice.app import Chalice, CloudWatchEvent, Cron, Request, Response, SNSEvent
 
-from chalicelib import clock, services
+from chalicelib import clock, logs, services
 from chalicelib.web import api, local_mail, middleware, pages, pickup_pages, static, thread_pages, threads_api
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.routing import escalate
 
 app = Chalice(app_name="sealpost")
+logs.configure()
 
 # Bodies are checked by our own parser (clear 415/413/400), so Chalice accepts any type.
 ANY = ["*/*"]
@@ -329,6 +330,21 @@ def local_mail_page() -> Response:
 
 
 # --- event handlers -----------------------------------------------------------------
+
+
+# The topics are created by infra/template.yaml; Chalice writes the name into an Fn::Sub, so
+# CloudFormation resolves the stack name in it and each stack subscribes to its own topic.
+@app.on_sns_message(topic="${AWS::StackName}-inbound", name="route_inbound_mail")
+def route_inbound_mail(event: SNSEvent) -> dict[str, Any]:
+    """SES stored an associate's outbound secure mail: route every recipient (chalicelib/gateway/router.py)."""
+    report = services.current().gateway.handle(event.message)
+    return {"outcome": report.outcome, "reason": report.reason}
+
+
+@app.on_sns_message(topic="${AWS::StackName}-delivery-events", name="handle_delivery_events")
+def handle_delivery_events(event: SNSEvent) -> dict[str, Any]:
+    """SES delivery events of TLS-required mail: a bounce falls back to a pickup link."""
+    return {"done": services.current().delivery_events.handle(event.message)}
 
 
 @app.lambda_function(name="attachment_download")

@@ -66,6 +66,7 @@ class AuditEvent(StrEnum):
     FILTER_BLOCKED = "filter.blocked"
     FILTER_STRIKE = "filter.strike"
     INBOUND_SENDER_REFUSED = "mail.sender_refused"
+    INBOUND_MAIL_REFUSED = "mail.refused"  # malformed or over the limits; the sender gets a notice
     # integrity and access
     TAMPER_DETECTED = "integrity.tamper_detected"
     ACCESS_DENIED = "access.denied"

@@ -7,7 +7,6 @@ from input, and stripped of control characters, so no caller can inject a header
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -19,11 +18,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import clock
 from chalicelib.errors import ServiceUnavailable
+from chalicelib.mail_headers import header_value
 from chalicelib.templating import render_html, render_text
 
 log = logging.getLogger(__name__)
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class MailNotSent(ServiceUnavailable):
@@ -31,14 +29,9 @@ class MailNotSent(ServiceUnavailable):
     default_message = "The mail could not be sent. Please try again in a moment."
 
 
-def header_text(value: str, limit: int = 200) -> str:
-    """A header value safe to place in a mail: one line, no control characters, bounded."""
-    return _CONTROL.sub(" ", value).strip()[:limit]
-
-
 def address(addr_spec: str, display_name: str = "") -> Address:
     local, _, domain = addr_spec.partition("@")
-    return Address(display_name=header_text(display_name, 100), username=local, domain=domain)
+    return Address(display_name=header_value(display_name, 100), username=local, domain=domain)
 
 
 @dataclass(frozen=True)
@@ -73,7 +66,7 @@ class Mailer:
         message["To"] = address(mail.to, mail.to_name)
         if mail.reply_to:
             message["Reply-To"] = address(mail.reply_to)
-        message["Subject"] = header_text(mail.subject)
+        message["Subject"] = header_value(mail.subject)
         message["Date"] = format_datetime(clock.now())
         message["Message-ID"] = make_msgid(domain=self._sender.partition("@")[2])
         message["Auto-Submitted"] = "auto-generated"
@@ -84,14 +77,27 @@ class Mailer:
 
     def send(self, mail: OutgoingMail, *, configuration_set: str | None = None) -> str:
         """Send ``mail``; returns the SES message id or raises ``MailNotSent``."""
-        raw = self.build(mail).as_bytes()
+        return self.send_message(self.build(mail), [mail.to], configuration_set=configuration_set)
+
+    def send_message(
+        self,
+        message: EmailMessage,
+        destinations: list[str],
+        *,
+        sender: str | None = None,
+        configuration_set: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        """Send a fully built message to ``destinations``; returns the SES message id or raises ``MailNotSent``."""
         request: dict[str, Any] = {
-            "FromEmailAddress": self._sender,
-            "Destination": {"ToAddresses": [mail.to]},
-            "Content": {"Raw": {"Data": raw}},
+            "FromEmailAddress": sender or self._sender,
+            "Destination": {"ToAddresses": destinations},
+            "Content": {"Raw": {"Data": message.as_bytes()}},
         }
         if configuration_set:
             request["ConfigurationSetName"] = configuration_set
+        if tags:
+            request["EmailTags"] = [{"Name": k, "Value": v} for k, v in tags.items()]
         try:
             response = self._sesv2_factory().send_email(**request)
         except (ClientError, BotoCoreError) as exc:

@@ -32,7 +32,9 @@ from chalicelib.drafts import Draft
 from chalicelib.dynamo import Transaction, TransactionCancelled
 from chalicelib.encryption import Binding, Encryptor, IntegrityError
 from chalicelib.errors import Conflict, InvalidRequest, NotFound
+from chalicelib.gateway.outbound import FileContent, SecureContent, TlsDelivery
 from chalicelib.html_sanitize import sanitize
+from chalicelib.mailer import MailNotSent
 from chalicelib.message_store import MessageStore, attachment_key, content_key, subject_key
 from chalicelib.notifications import Notifier
 from chalicelib.pickup import PickupService
@@ -135,6 +137,7 @@ class SendResult:
     message: MessageRecord
     invited: tuple[str, ...] = ()
     notified: dict[str, bool] = field(default_factory=dict)
+    participants: tuple[Account, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,7 @@ class MessagingService:
         notifier: Notifier,
         pickup: PickupService,
         audit: AuditLog,
+        tls_delivery: TlsDelivery | None = None,
     ) -> None:
         self._settings = settings
         self._accounts = accounts
@@ -182,6 +186,8 @@ class MessagingService:
         self._notifier = notifier
         self._pickup = pickup
         self._audit = audit
+        # Partners' messages reach associates' mailboxes over enforced TLS (R7).
+        self._tls_delivery = tls_delivery
 
     # === sending =========================================================================
 
@@ -195,17 +201,60 @@ class MessagingService:
             raise InvalidRequest("Name at least one outside participant.", field="recipients")
         colleagues = [self._associate_account(a) for a in recipients if self._settings.is_internal_address(a)]
         thread_id = new_id()
-        participants: list[Account] = [associate.account, *colleagues]
+        partners, new_partners = self._outside_participants(associate.account, outside, thread_id)
+        participants = [associate.account, *colleagues, *partners]
+        return self._send_new_thread(associate.account, thread_id, participants, new_partners, draft, request)
+
+    def send_from_mail(
+        self,
+        associate: Account,
+        outside: list[str],
+        draft: Draft,
+        files: list[StagedFile],
+        request: RequestInfo,
+        *,
+        join: Thread | None = None,
+        by_mail: frozenset[str] = frozenset(),
+    ) -> SendResult:
+        """The email gateway: an associate's mail becomes a thread, or joins the one it answers.
+
+        ``by_mail`` are the addresses that get the message over enforced TLS; every other
+        outside recipient gets a pickup link. The thread is the retained copy either way (R6).
+        """
+        if join is not None and not join.is_full:
+            participants = [self._accounts.require(u) for u in join.participants]
+            return self._send(
+                associate, join, participants, [], draft, request, new_thread=False, files=files, by_mail=by_mail
+            )
+        thread_id = new_id()
+        partners, new_partners = self._outside_participants(associate, outside, thread_id)
+        return self._send_new_thread(
+            associate,
+            thread_id,
+            [associate, *partners],
+            new_partners,
+            draft,
+            request,
+            predecessor=join,
+            files=files,
+            by_mail=by_mail,
+        )
+
+    def _outside_participants(
+        self, associate: Account, addresses: list[str], thread_id: str
+    ) -> tuple[list[Account], list[PreparedPartner]]:
+        """Existing partner accounts for these addresses, or new ones (invited by their first pickup link)."""
+        accounts: list[Account] = []
         new_partners: list[PreparedPartner] = []
-        for address in outside:
+        for address in addresses:
             existing = self._existing_partner(address)
             if existing is not None:
-                participants.append(existing)
+                accounts.append(existing)
             else:
-                prepared = self._prepare(associate.account, address, "", thread_id)
+                prepared = self._prepare(associate, address, "", thread_id)
                 new_partners.append(prepared)
-                participants.append(prepared.account)
-        return self._send_new_thread(associate, thread_id, participants, new_partners, draft, request)
+                accounts.append(prepared.account)
+        return accounts, new_partners
 
     def write_to_associates(
         self, partner: Principal, recipients: list[str], draft: Draft, request: RequestInfo
@@ -217,14 +266,16 @@ class MessagingService:
         thread_id = new_id()
         sender, new_partners = self._partner_in_new_thread(partner, associates[0], thread_id)
         participants = [sender, *associates]
-        return self._send_new_thread(partner, thread_id, participants, new_partners, draft, request, sender=sender)
+        return self._send_new_thread(
+            partner.account, thread_id, participants, new_partners, draft, request, sender=sender
+        )
 
     def reply(self, principal: Principal, thread_id: str, draft: Draft, request: RequestInfo) -> SendResult:
         thread, _entry = self._member_thread(principal, thread_id, request)
         if thread.is_full:
             raise self._full(thread)
         participants = [self._accounts.require(u) for u in thread.participants]
-        return self._send(principal, thread, participants, [], draft, request, new_thread=False)
+        return self._send(principal.account, thread, participants, [], draft, request, new_thread=False)
 
     def continue_thread(self, principal: Principal, thread_id: str, draft: Draft, request: RequestInfo) -> SendResult:
         """Start a new thread linked to a full one, with the same people (R2)."""
@@ -253,14 +304,14 @@ class MessagingService:
             else:
                 participants.append(account)
         return self._send_new_thread(
-            principal, thread_id, participants, new_partners, draft, request, sender=sender, predecessor=old
+            principal.account, thread_id, participants, new_partners, draft, request, sender=sender, predecessor=old
         )
 
     # --- the shared send path ---------------------------------------------------------------
 
     def _send_new_thread(
         self,
-        principal: Principal,
+        actor: Account,
         thread_id: str,
         participants: list[Account],
         new_partners: list[PreparedPartner],
@@ -269,6 +320,8 @@ class MessagingService:
         *,
         sender: Account | None = None,
         predecessor: Thread | None = None,
+        files: list[StagedFile] | None = None,
+        by_mail: frozenset[str] = frozenset(),
     ) -> SendResult:
         if not draft.subject:
             raise InvalidRequest("The subject is required.", field="subject")
@@ -284,7 +337,7 @@ class MessagingService:
             thread_id=thread_id,
             reference_code=new_reference_code(),
             created_at=now,
-            created_by=(sender or principal.account).username,
+            created_by=(sender or actor).username,
             participants=tuple(a.username for a in unique),
             associates=tuple(a.username for a in unique if a.is_associate),
             interaction_count=0,
@@ -293,11 +346,22 @@ class MessagingService:
             subject=subject,
             predecessor_id=predecessor.thread_id if predecessor else None,
         )
-        return self._send(principal, thread, unique, new_partners, draft, request, new_thread=True, sender=sender)
+        return self._send(
+            actor,
+            thread,
+            unique,
+            new_partners,
+            draft,
+            request,
+            new_thread=True,
+            sender=sender,
+            files=files,
+            by_mail=by_mail,
+        )
 
     def _send(
         self,
-        principal: Principal,
+        actor: Account,
         thread: Thread,
         participants: list[Account],
         new_partners: list[PreparedPartner],
@@ -306,10 +370,14 @@ class MessagingService:
         *,
         new_thread: bool,
         sender: Account | None = None,
+        files: list[StagedFile] | None = None,
+        by_mail: frozenset[str] = frozenset(),
     ) -> SendResult:
-        sender = sender or principal.account
-        uploader = principal.account.username
-        staged = self._uploads.claim(uploader, [a.upload_id for a in draft.attachments])
+        """``files``: attachments already at hand (mail); otherwise the draft's uploads are claimed.
+        ``by_mail``: addresses that receive the message by TLS mail, so get no pickup link."""
+        sender = sender or actor
+        uploader = actor.username
+        staged = files if files is not None else self._uploads.claim(uploader, [a.upload_id for a in draft.attachments])
         message_id = new_id()
         seq = thread.interaction_count + 1
         content, attachments = self._encrypt_and_store(thread.thread_id, message_id, draft, staged)
@@ -325,16 +393,27 @@ class MessagingService:
         )
         plan = _Plan(thread, message, new_thread, participants, new_partners)
         previous = self._previous_message(thread) if not new_thread else None
-        self._audit_send(principal, plan, previous, request)
-        self._commit(plan, request, principal)
-        self._uploads.discard(uploader, [s.upload_id for s in staged])
+        self._audit_send(actor, plan, previous, request)
+        self._commit(plan, request, actor)
+        if files is None:
+            self._uploads.discard(uploader, [s.upload_id for s in staged])
         committed = replace_count(thread, seq, message.created_at)
-        notified = self._announce(principal, sender, plan, committed)
+        mail_content = SecureContent(
+            subject=draft.subject or self._subject(committed),
+            text=draft.text,
+            html=draft.html,
+            attachments=tuple(
+                FileContent(wanted.filename, wanted.content_type, file.data)
+                for wanted, file in zip(draft.attachments, staged, strict=True)
+            ),
+        )
+        notified = self._announce(actor, sender, plan, committed, mail_content, by_mail)
         return SendResult(
             thread=committed,
             message=message,
             invited=tuple(p.account.username for p in new_partners),
             notified=notified,
+            participants=tuple(participants),
         )
 
     def _encrypt_and_store(
@@ -361,14 +440,12 @@ class MessagingService:
         stored_content = self._store.put(content_key(thread_id, message_id), content_ciphertext)
         return stored_content, records
 
-    def _audit_send(
-        self, principal: Principal, plan: _Plan, previous: MessageRecord | None, request: RequestInfo
-    ) -> None:
+    def _audit_send(self, actor: Account, plan: _Plan, previous: MessageRecord | None, request: RequestInfo) -> None:
         thread, message = plan.thread, plan.message
         for prepared in plan.new_partners:
             self._audit.record(
                 AuditEvent.ACCOUNT_CREATED,
-                actor=principal.actor,
+                actor=actor.actor,
                 request=request,
                 account=prepared.account.username,
                 thread_id=thread.thread_id,
@@ -380,7 +457,7 @@ class MessagingService:
                 detail["continues"] = thread.predecessor_id
             self._audit.record(
                 AuditEvent.THREAD_CREATED,
-                actor=principal.actor,
+                actor=actor.actor,
                 request=request,
                 thread_id=thread.thread_id,
                 detail=detail,
@@ -394,7 +471,7 @@ class MessagingService:
             sent_detail["in_reply_to"] = previous.message_id
         self._audit.record(
             AuditEvent.MESSAGE_SENT,
-            actor=principal.actor,
+            actor=actor.actor,
             request=request,
             thread_id=thread.thread_id,
             message_id=message.message_id,
@@ -403,14 +480,14 @@ class MessagingService:
         if previous is not None and previous.sender != message.sender:
             self._audit.record(
                 AuditEvent.MESSAGE_REPLIED,
-                actor=principal.actor,
+                actor=actor.actor,
                 request=request,
                 thread_id=thread.thread_id,
                 message_id=previous.message_id,
                 detail={"reply": message.message_id},
             )
 
-    def _commit(self, plan: _Plan, request: RequestInfo, principal: Principal) -> None:
+    def _commit(self, plan: _Plan, request: RequestInfo, actor: Account) -> None:
         tx = Transaction()
         slots = [
             self._accounts.add_creation(tx, p.account, claim_email=self._settings.credential_scope == "recipient")
@@ -432,7 +509,7 @@ class MessagingService:
         except TransactionCancelled as cancelled:
             self._audit.record(
                 AuditEvent.MESSAGE_SENT,
-                actor=principal.actor,
+                actor=actor.actor,
                 request=request,
                 outcome=Outcome.FAILURE,
                 thread_id=thread.thread_id,
@@ -451,15 +528,26 @@ class MessagingService:
                 "Another message was sent to this thread at the same moment. Please reload and send again."
             ) from None
 
-    def _announce(self, principal: Principal, sender: Account, plan: _Plan, thread: Thread) -> dict[str, bool]:
+    def _announce(
+        self,
+        actor: Account,
+        sender: Account,
+        plan: _Plan,
+        thread: Thread,
+        content: SecureContent,
+        by_mail: frozenset[str] = frozenset(),
+    ) -> dict[str, bool]:
         """Pickup links for outside participants, notices for associates. No PHI in any of them."""
         notified: dict[str, bool] = {}
         new_links = {p.account.username: p.invitation for p in plan.new_partners}
         for account in plan.participants:
             is_new = account.username in new_links
-            if account.username in (sender.username, principal.account.username) and not is_new:
+            if account.username in (sender.username, actor.username) and not is_new:
                 continue
             if account.is_associate:
+                if sender.role is Role.PARTNER and self._mail_to_associate(account, sender, thread, plan, content):
+                    notified[account.username] = True
+                    continue
                 notified[account.username] = self._notifier.new_message(
                     account, sender, thread.reference_code, thread.thread_id
                 )
@@ -473,7 +561,7 @@ class MessagingService:
                     thread_id=thread.thread_id,
                     message_id=plan.message.message_id,
                 )
-            elif account.status is not Status.TERMINATED:
+            elif account.status is not Status.TERMINATED and account.email not in by_mail:
                 issued = new_links.get(account.username)
                 if issued is None:
                     issued = self._pickup.issue(account, thread.thread_id, sender.username)
@@ -484,6 +572,37 @@ class MessagingService:
                 )
                 self._deliver(plan.message, account, state)
         return notified
+
+    def _mail_to_associate(
+        self, associate: Account, sender: Account, thread: Thread, plan: _Plan, content: SecureContent
+    ) -> bool:
+        """A partner's message, in full, to the associate's own mailbox over enforced TLS."""
+        if self._tls_delivery is None:
+            return False
+        try:
+            sent = self._tls_delivery.send(
+                sender,
+                associate.email,
+                associate.display_name,
+                content,
+                thread_id=thread.thread_id,
+                seq=plan.message.seq,
+                reference_code=thread.reference_code,
+            )
+        except MailNotSent:
+            return False
+        self._threads.remember_mail_ids(thread.thread_id, [sent.message_id])
+        self._deliver(plan.message, associate, DeliveryState.SENT_TLS, "sent")
+        self._audit.record(
+            AuditEvent.MESSAGE_DELIVERED_TLS,
+            actor=Actor.system(),
+            request=RequestInfo.system(),
+            account=associate.username,
+            thread_id=thread.thread_id,
+            message_id=plan.message.message_id,
+            detail={"ses_message_id": sent.ses_message_id},
+        )
+        return True
 
     def _deliver(self, message: MessageRecord, account: Account, state: DeliveryState, reason: str = "") -> None:
         self._threads.record_delivery(

@@ -69,6 +69,9 @@ class PickupService:
             created_by=created_by,
         )
 
+    def save(self, issued: IssuedToken) -> None:
+        self._tokens.save(issued)
+
     def link(self, issued: IssuedToken) -> str:
         return f"{self._settings.portal_url}/p/{issued.secret}"
 

@@ -15,6 +15,11 @@ from chalicelib.credentials import CredentialService
 from chalicelib.domain_filter import DomainFilter
 from chalicelib.downloads import DownloadService
 from chalicelib.encryption import Encryptor
+from chalicelib.gateway.delivery_events import DeliveryEvents
+from chalicelib.gateway.idempotency import Idempotency
+from chalicelib.gateway.outbound import TlsDelivery
+from chalicelib.gateway.router import InboundRouter
+from chalicelib.gateway.tls_decision import TlsDecisions, from_settings
 from chalicelib.mailer import Mailer
 from chalicelib.message_store import MessageStore
 from chalicelib.messaging import MessagingService
@@ -46,6 +51,9 @@ class Services:
     uploads: UploadService
     pickup: PickupService
     password_reset: PasswordReset
+    gateway: InboundRouter
+    delivery_events: DeliveryEvents
+    tls_decisions: TlsDecisions
     audit_digests: DigestWriter
 
 
@@ -70,6 +78,7 @@ def build(settings: Settings) -> Services:
     credentials = CredentialService(settings, accounts, tokens, sessions, mailer, audit)
     signin = SignInService(settings, accounts, sessions, audit)
     pickup = PickupService(settings, accounts, threads, tokens, credentials, signin, notifier, audit)
+    tls_delivery = TlsDelivery(settings, mailer)
     messaging = MessagingService(
         settings,
         accounts,
@@ -82,7 +91,10 @@ def build(settings: Settings) -> Services:
         notifier,
         pickup,
         audit,
+        tls_delivery,
     )
+    idempotency = Idempotency(lambda: aws_clients.dynamodb_table(settings.gateway_table, region))
+    tls_decisions = from_settings(settings)
     return Services(
         settings=settings,
         audit=audit,
@@ -99,6 +111,21 @@ def build(settings: Settings) -> Services:
         uploads=uploads,
         pickup=pickup,
         password_reset=PasswordReset(settings, accounts, tokens, credentials, mailer, audit),
+        gateway=InboundRouter(
+            settings,
+            accounts,
+            threads,
+            messaging,
+            pickup,
+            tls_decisions,
+            tls_delivery,
+            mailer,
+            idempotency,
+            lambda: aws_clients.s3(region),
+            audit,
+        ),
+        delivery_events=DeliveryEvents(accounts, threads, pickup, idempotency, audit),
+        tls_decisions=tls_decisions,
         audit_digests=DigestWriter(
             AuditStore(settings.audit_bucket, lambda: aws_clients.s3(region)),
             SigningKey(settings.audit_signing_key_arn, lambda: aws_clients.kms(region)),

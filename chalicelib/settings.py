@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from chalicelib.audit_layout import PERIOD_MINUTES
 from chalicelib.errors import ConfigurationError
@@ -33,6 +33,9 @@ class Settings:
     messages_bucket: str
     staging_bucket: str
     download_access_point_arn: str
+    inbound_bucket: str
+    gateway_address: str
+    tls_configuration_set: str
     kms_key_arn: str
     mail_from: str
     portal_url: str
@@ -40,6 +43,8 @@ class Settings:
     lockout_threshold: int = 3
     max_interactions: int = 12
     credential_scope: CredentialScope = "recipient"
+    delivery_policy: str = "tls_first"
+    portal_keyword: str = "[secure]"
     session_idle_seconds: int = 15 * 60
     session_absolute_seconds: int = 12 * 60 * 60
     invitation_ttl_seconds: int = 72 * 60 * 60
@@ -79,6 +84,11 @@ class Settings:
             messages_bucket=reader.text("MESSAGES_BUCKET"),
             staging_bucket=reader.text("STAGING_BUCKET"),
             download_access_point_arn=reader.text("DOWNLOAD_ACCESS_POINT_ARN"),
+            inbound_bucket=reader.text("INBOUND_BUCKET"),
+            gateway_address=reader.text("GATEWAY_ADDRESS").lower(),
+            tls_configuration_set=reader.text("TLS_CONFIGURATION_SET"),
+            delivery_policy=reader.choice("DELIVERY_POLICY", "tls_first", ("tls_first", "portal_always")),
+            portal_keyword=reader.text("PORTAL_KEYWORD", "[secure]").lower(),
             kms_key_arn=reader.text("KMS_KEY_ARN"),
             mail_from=reader.text("MAIL_FROM"),
             portal_url=reader.text("PORTAL_URL").rstrip("/"),
@@ -151,11 +161,11 @@ class _Reader:
             return False
         raise ConfigurationError(f"{PREFIX}{name} must be true or false")
 
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> CredentialScope:
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> Any:
         value = (self._raw(name) or default).lower()
         if value not in allowed:
             raise ConfigurationError(f"{PREFIX}{name} must be one of {', '.join(allowed)}")
-        return value  # type: ignore[return-value]
+        return value
 
     def domains(self, name: str) -> tuple[str, ...]:
         domains = tuple(d.strip().lower() for d in self.text(name).split(",") if d.strip())

@@ -15,6 +15,7 @@ Items of the threads table (partition key ``pk``, sort key ``sk``):
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ from typing import Any
 from chalicelib.dynamo import Transaction, as_int, is_conditional_failure, unavailable_on_outage
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def _mail_id_key(mail_id: str) -> str:
+    # Message-IDs can name hosts and people; only their hash is stored.
+    return "MAILID#" + hashlib.sha256(mail_id.strip().strip("<>").lower().encode()).hexdigest()
 
 
 def new_id() -> str:
@@ -290,6 +296,21 @@ class ThreadRepository:
         """Store (or overwrite: a bounce replaces "sent over TLS") how a message reached a recipient."""
         with unavailable_on_outage("threads"):
             self._table.put_item(Item=delivery.to_item())
+
+    def remember_mail_ids(self, thread_id: str, mail_ids: Iterable[str]) -> None:
+        """Remember Message-IDs of mail about this thread, so that mail answering them joins it."""
+        with unavailable_on_outage("threads"):
+            for mail_id in mail_ids:
+                self._table.put_item(Item={"pk": _mail_id_key(mail_id), "sk": "META", "thread_id": thread_id})
+
+    def thread_for_mail_ids(self, mail_ids: Iterable[str]) -> str | None:
+        """The thread the first known id belongs to (ids in the order they were answered)."""
+        with unavailable_on_outage("threads"):
+            for mail_id in mail_ids:
+                item = self._table.get_item(Key={"pk": _mail_id_key(mail_id), "sk": "META"}).get("Item")
+                if item:
+                    return str(item["thread_id"])
+        return None
 
     def entry(self, username: str, thread_id: str) -> InboxEntry | None:
         with unavailable_on_outage("threads"):

@@ -34,6 +34,9 @@ NOT_LOCAL = {
     # moto has no S3 Object Lambda; locally the app serves attachment downloads itself.
     "AWS::S3::AccessPoint": "only needed by the S3 Object Lambda download path",
     "AWS::S3ObjectLambda::AccessPoint": "moto has no S3 Object Lambda; local mode downloads inline",
+    "AWS::SNS::TopicPolicy": "moto does not enforce who may publish",
+    # The functions are Chalice's; these entries only add settings and subscriptions.
+    "AWS::Serverless::Function": "created by `chalice local` / the deployment, not by the stand-in",
 }
 
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -378,7 +381,50 @@ def _glue_table(p: Provisioner, name: str, props: dict[str, Any]) -> None:
     p.record(name, table["Name"])
 
 
+def _sns_topic(p: Provisioner, name: str, props: dict[str, Any]) -> None:
+    arn = p.client("sns").create_topic(Name=props["TopicName"])["TopicArn"]
+    p.record(name, arn, TopicName=props["TopicName"], TopicArn=arn)
+
+
+def _ses_configuration_set(p: Provisioner, name: str, props: dict[str, Any]) -> None:
+    request: dict[str, Any] = {"ConfigurationSetName": props["Name"]}
+    if "DeliveryOptions" in props:
+        request["DeliveryOptions"] = props["DeliveryOptions"]
+    p.client("sesv2").create_configuration_set(**request)
+    p.record(name, props["Name"])
+
+
+def _ses_event_destination(p: Provisioner, name: str, props: dict[str, Any]) -> None:
+    # moto implements this in the SES v1 API only.
+    destination = props["EventDestination"]
+    p.client("ses").create_configuration_set_event_destination(
+        ConfigurationSetName=props["ConfigurationSetName"],
+        EventDestination={
+            "Name": destination["Name"],
+            "Enabled": destination.get("Enabled", True),
+            "MatchingEventTypes": destination["MatchingEventTypes"],
+            "SNSDestination": {"TopicARN": destination["SnsDestination"]["TopicARN"]},
+        },
+    )
+    p.record(name, destination["Name"])
+
+
+def _ses_receipt_rule_set(p: Provisioner, name: str, props: dict[str, Any]) -> None:
+    p.client("ses").create_receipt_rule_set(RuleSetName=props["RuleSetName"])
+    p.record(name, props["RuleSetName"])
+
+
+def _ses_receipt_rule(p: Provisioner, name: str, props: dict[str, Any]) -> None:
+    p.client("ses").create_receipt_rule(RuleSetName=props["RuleSetName"], Rule=props["Rule"])
+    p.record(name, props["Rule"]["Name"])
+
+
 CREATORS: dict[str, Creator] = {
+    "AWS::SNS::Topic": _sns_topic,
+    "AWS::SES::ConfigurationSet": _ses_configuration_set,
+    "AWS::SES::ConfigurationSetEventDestination": _ses_event_destination,
+    "AWS::SES::ReceiptRuleSet": _ses_receipt_rule_set,
+    "AWS::SES::ReceiptRule": _ses_receipt_rule,
     "AWS::KMS::Key": _kms_key,
     "AWS::KMS::Alias": _kms_alias,
     "AWS::DynamoDB::Table": _dynamodb_table,

@@ -10,6 +10,7 @@ Ctrl-C stops every process this started.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from devtools.provision import Provisioner
 from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, seed_associate
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCAL_ENV = ROOT / ".local" / "env.json"
 HOST = "127.0.0.1"
 STACK = "sealpost-local"
 
@@ -91,6 +93,11 @@ def main() -> int:
         stack = provisioner.provision(STACK, parameters={"PortalUrl": f"http://{HOST}:{app_port}"})
         env.update(stack.environment)
         os.environ.update(stack.environment)
+        # `make send-mail` and `make audit` run in other processes against this stack.
+        LOCAL_ENV.parent.mkdir(exist_ok=True)
+        LOCAL_ENV.write_text(
+            json.dumps({k: v for k, v in env.items() if k.startswith(("AWS_", "SEALPOST_"))}, indent=2)
+        )
         os.environ["SEALPOST_LOCAL_MODE"] = "true"
         seed_associate(services_module.current(), DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, "Demo Associate")
 
@@ -116,6 +123,7 @@ def main() -> int:
             f"  Sealpost is running at http://{HOST}:{app_port}/  (AWS stand-in: moto on port {moto_port})\n"
             f"  Sign in as the demo associate:  {DEMO_ASSOCIATE}  /  {DEMO_ASSOCIATE_PASSWORD}\n"
             f"  Mail the app sends:  http://{HOST}:{app_port}/local/mail   or   make mail\n"
+            "  Send a mail through the gateway:  make send-mail TO=someone@clinic.example\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
         )

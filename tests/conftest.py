@@ -346,3 +346,90 @@ def mail_peers() -> Iterator[Any]:
 
     with MailPeers.running() as peers:
         yield peers
+
+
+@dataclass
+class Gateway:
+    """The email gateway under test: raw MIME in, SES requests and mail out."""
+
+    stack: Stack
+    client: Client
+    ses_requests: list[dict[str, Any]]
+
+    def inbound(
+        self,
+        raw: bytes,
+        *,
+        source: str = "alice@plan.example",
+        ses_id: str | None = None,
+        verdicts: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Store ``raw`` as SES's receipt rule would, and deliver the SNS notification to the router."""
+        import json
+        import uuid
+
+        ses_id = ses_id or uuid.uuid4().hex
+        key = f"inbound/{ses_id}"
+        bucket = self.stack.env["SEALPOST_INBOUND_BUCKET"]
+        self.stack.client("s3").put_object(Bucket=bucket, Key=key, Body=raw)
+        status = {"spf": "PASS", "dkim": "PASS", "dmarc": "PASS", "spam": "PASS", "virus": "PASS", **(verdicts or {})}
+        notification = {
+            "notificationType": "Received",
+            "mail": {
+                "messageId": ses_id,
+                "source": source,
+                "destination": [self.stack.env["SEALPOST_GATEWAY_ADDRESS"]],
+            },
+            "receipt": {
+                "recipients": [self.stack.env["SEALPOST_GATEWAY_ADDRESS"]],
+                **{f"{name}Verdict": {"status": value} for name, value in status.items()},
+                "action": {"type": "S3", "bucketName": bucket, "objectKey": key, "topicArn": "arn:aws:sns:x"},
+            },
+        }
+        return self.sns("route_inbound_mail", json.dumps(notification))
+
+    def sns(self, function: str, message: str) -> dict[str, Any]:
+        event = self.client.events.generate_sns_event(message=message, subject="Amazon SES")
+        return dict(self.client.lambda_.invoke(function, event).payload)
+
+    def sent(self, *, configuration_set: str | None = None) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.ses_requests
+            if configuration_set is None or r.get("ConfigurationSetName") == configuration_set
+        ]
+
+    @property
+    def tls_set(self) -> str:
+        return self.stack.env["SEALPOST_TLS_CONFIGURATION_SET"]
+
+
+@pytest.fixture
+def gateway(stack: Stack, chalice_client: Client, mail_peers: Any, monkeypatch: pytest.MonkeyPatch) -> Gateway:
+    """TLS decisions wired to the local DNS/SMTP/HTTPS peers, and every SES send recorded."""
+    from chalicelib import aws_clients
+    from chalicelib import services as services_module
+    from chalicelib.gateway.dns_lookup import DnsPythonLookup
+    from chalicelib.gateway.mta_sts import HttpsPolicyFetcher, MtaStsLookup
+    from chalicelib.gateway.tls_decision import TlsDecider, TlsDecisionCache, TlsDecisions
+    from chalicelib.gateway.tls_probe import StartTlsProbe
+    from chalicelib.settings import Settings
+
+    def peers_decisions(settings: Settings, **_: Any) -> TlsDecisions:
+        dns = DnsPythonLookup(mail_peers.dns.resolver(), timeout=0.5)
+        decider = TlsDecider(
+            dns,
+            StartTlsProbe(context=mail_peers.client_context(), connector=mail_peers.connector, timeout=5),
+            MtaStsLookup(dns, HttpsPolicyFetcher(context=mail_peers.client_context(), connector=mail_peers.connector)),
+            ttl_seconds=settings.tls_cache_seconds,
+        )
+        table = lambda: aws_clients.dynamodb_table(settings.gateway_table, settings.region)  # noqa: E731
+        return TlsDecisions(decider, TlsDecisionCache(table))
+
+    monkeypatch.setattr(services_module, "from_settings", peers_decisions)
+    services_module.reset()
+    recorded: list[dict[str, Any]] = []
+    aws_clients.sesv2("us-east-1").meta.events.register(
+        "before-parameter-build.sesv2.SendEmail", lambda params, **_: recorded.append(dict(params))
+    )
+    return Gateway(stack, chalice_client, recorded)

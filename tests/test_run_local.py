@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -24,6 +27,87 @@ def port_open(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+class Browser:
+    """Just enough of a browser for plain HTTP on 127.0.0.1: it keeps cookies, even __Host- ones."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookies: dict[str, str] = {}
+
+    def request(self, path: str, form: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method="POST" if form is not None else "GET")
+        if self.cookies:
+            request.add_header("Cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            reply = opener.open(request, timeout=30)
+        except urllib.error.HTTPError as error:
+            reply = error
+        for header in reply.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.cookies[name] = rest.split(";", 1)[0]
+        return reply.status, dict(reply.headers), reply.read().decode()
+
+    def form_token(self, page: str) -> str:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert found
+        return found.group(1)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def follow_the_pickup_flow_by_hand(base: str, app_port: int, moto_port: int) -> None:
+    """Acceptance of the gateway issue: send a mail through the documented local command, read the
+    notification in the local mail view, register from its link, read, reply, and see the reply
+    reach the associate."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SEALPOST_"))}
+    env["PORT"] = str(app_port)
+    sent = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devtools.send_mail",
+            "--to",
+            "walkthrough@clinic.example",
+            "--subject",
+            "Walkthrough claim",
+            "--body",
+            "Walkthrough body text.",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert "walkthrough@clinic.example: pickup link" in sent.stdout
+    browser = Browser(base)
+    _, _, mail_page = browser.request("/local/mail")
+    link = re.search(re.escape(base) + r"(/p/[A-Za-z0-9_-]{43})", mail_page)
+    assert link, "no pickup link in the local mail view"
+    status, _, page = browser.request(link.group(1))
+    assert status == 200 and "Choose your password" in page
+    password = "copper meadow lantern quill"
+    status, headers, _ = browser.request(
+        link.group(1), {"csrf_token": browser.form_token(page), "password": password, "password_confirmation": password}
+    )
+    assert status == 303, status
+    thread_path = headers["Location"].split("?")[0]
+    status, _, thread = browser.request(thread_path)
+    assert status == 200 and "Walkthrough body text." in thread
+    status, _, _ = browser.request(
+        thread_path + "/reply", {"csrf_token": browser.form_token(thread), "text": "Walkthrough reply."}
+    )
+    assert status == 303
+    _, _, mail_page = browser.request("/local/mail")
+    assert "[Secure] Walkthrough claim" in mail_page and "Walkthrough reply." in mail_page
 
 
 def test_make_run_serves_sign_in_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
@@ -58,6 +142,7 @@ def test_make_run_serves_sign_in_and_stops_everything_on_ctrl_c(tmp_path: Path) 
                 assert "__Host-sealpost_session=" in signed_in.headers["Set-Cookie"]
             with urllib.request.urlopen(base + "/local/mail", timeout=10) as mail:
                 assert mail.status == 200
+            follow_the_pickup_flow_by_hand(base, app_port, moto_port)
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)

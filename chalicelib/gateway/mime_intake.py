@@ -34,6 +34,7 @@ from typing import Any
 
 from chalicelib.accounts import EMAIL_PATTERN
 from chalicelib.errors import SealpostError
+from chalicelib.mail_headers import header_value
 from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -147,28 +148,6 @@ class InboundMail:
         for found in (*self.in_reply_to, *reversed(self.references)):
             seen.setdefault(found, None)
         return tuple(seen)
-
-
-# --- header values ------------------------------------------------------------------------
-
-# Characters that str.splitlines() breaks on, and anything else below 0x20, DEL and C1.
-_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# Bidirectional overrides and isolates: they make text display differently from what it is.
-_BIDI_CONTROLS = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
-
-
-def header_value(value: object, limit: int = 200) -> str:
-    """A header value rebuilt for onward use: one line, no control, line-breaking or bidi characters.
-
-    Undecodable bytes (kept by the parser as surrogates) become U+FFFD, whitespace runs
-    collapse to one space, and the result is cut to ``limit`` characters. Never raises.
-    """
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    text = _BIDI_CONTROLS.sub("", _LINE_BREAKING.sub(" ", text))
-    return " ".join(text.split())[:limit].strip()
 
 
 # --- parsing ------------------------------------------------------------------------------

@@ -1,0 +1,124 @@
+"""SES delivery events for mail sent over enforced TLS (configuration set → SNS).
+
+A bounce (the recipient's server would not take TLS, or refused the mail) falls back to
+a pickup link, exactly once per message and recipient even when SNS repeats the event.
+A delivery event confirms the TLS delivery.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from chalicelib import clock
+from chalicelib.accounts import Account, AccountRepository, Status
+from chalicelib.audit import Actor, AuditEvent, AuditLog, RequestInfo
+from chalicelib.gateway.idempotency import Idempotency
+from chalicelib.pickup import PickupService
+from chalicelib.threads import Delivery, DeliveryState, ThreadRepository
+
+log = logging.getLogger(__name__)
+
+GATEWAY_ACTOR = Actor.system("mail-gateway")
+
+
+def _tag(mail: dict[str, Any], name: str) -> str | None:
+    values = (mail.get("tags") or {}).get(name) or []
+    return str(values[0]) if values else None
+
+
+class DeliveryEvents:
+    def __init__(
+        self,
+        accounts: AccountRepository,
+        threads: ThreadRepository,
+        pickup: PickupService,
+        idempotency: Idempotency,
+        audit: AuditLog,
+    ) -> None:
+        self._accounts = accounts
+        self._threads = threads
+        self._pickup = pickup
+        self._idempotency = idempotency
+        self._audit = audit
+
+    def handle(self, sns_message: str) -> list[str]:
+        """Returns what was done, per recipient (for logs and tests)."""
+        try:
+            event = json.loads(sns_message)
+            kind = str(event.get("eventType") or event.get("notificationType") or "")
+            mail = event["mail"]
+            ses_id = str(mail["messageId"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignored a delivery event that could not be read")
+            return []
+        thread_id, seq = _tag(mail, "thread_id"), _tag(mail, "seq")
+        thread = self._threads.thread(thread_id) if thread_id else None
+        if thread is None or not seq or not seq.isdigit():
+            return []
+        if kind in ("Bounce", "Reject"):
+            details = event.get("bounce") or event.get("reject") or {}
+            addresses = [str(r.get("emailAddress", "")).lower() for r in details.get("bouncedRecipients", [])]
+            if kind == "Reject" or not addresses:
+                addresses = [str(a).lower() for a in mail.get("destination", [])]
+            reason = str(details.get("bounceType") or details.get("reason") or kind).lower()[:40]
+            return [self._bounced(ses_id, thread_id or "", int(seq), address, reason) for address in addresses]
+        if kind == "Delivery":
+            return [
+                self._delivered(thread_id or "", int(seq), str(a).lower())
+                for a in (event.get("delivery") or {}).get("recipients", [])
+            ]
+        return []
+
+    def _participant(self, thread_id: str, address: str) -> Account | None:
+        thread = self._threads.thread(thread_id)
+        for username in thread.participants if thread else ():
+            account = self._accounts.get(username)
+            if account is not None and account.email == address:
+                return account
+        return None
+
+    def _bounced(self, ses_id: str, thread_id: str, seq: int, address: str, reason: str) -> str:
+        recipient = self._participant(thread_id, address)
+        if recipient is None or not self._idempotency.claim("bounce", ses_id, address):
+            return "skipped"
+        thread = self._threads.thread(thread_id)
+        assert thread is not None
+        self._audit.record(
+            AuditEvent.MESSAGE_BOUNCED,
+            actor=GATEWAY_ACTOR,
+            request=RequestInfo.system(),
+            account=recipient.username,
+            thread_id=thread_id,
+            message_id=self._message_id(thread_id, seq),
+            reason=reason,
+        )
+        outcome = "bounced"
+        if not recipient.is_associate and recipient.status is not Status.TERMINATED:
+            sender = self._accounts.get(thread.created_by) or recipient
+            issued = self._pickup.issue(recipient, thread_id, sender.username)
+            self._pickup.save(issued)
+            self._pickup.send(recipient, sender, thread, issued)
+            outcome = "pickup_sent"
+        self._threads.record_delivery(
+            Delivery(thread_id, seq, recipient.username, DeliveryState.BOUNCED, clock.iso(clock.now()), outcome)
+        )
+        self._idempotency.done("bounce", ses_id, address)
+        return outcome
+
+    def _delivered(self, thread_id: str, seq: int, address: str) -> str:
+        recipient = self._participant(thread_id, address)
+        if recipient is None:
+            return "skipped"
+        current = {(d.seq, d.username): d for d in self._threads.deliveries(thread_id)}.get((seq, recipient.username))
+        if current is not None and current.state is DeliveryState.BOUNCED:
+            return "skipped"  # a late delivery event does not undo the bounce's pickup link
+        self._threads.record_delivery(
+            Delivery(thread_id, seq, recipient.username, DeliveryState.SENT_TLS, clock.iso(clock.now()), "delivered")
+        )
+        return "delivered"
+
+    def _message_id(self, thread_id: str, seq: int) -> str | None:
+        messages = self._threads.messages(thread_id)
+        return messages[seq - 1].message_id if 0 < seq <= len(messages) else None

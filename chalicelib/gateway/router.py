@@ -1,0 +1,423 @@
+"""The email gateway's router (R7, R10, R11): an associate's ordinary mail, handed to the
+gateway's receiving address, reaches every recipient securely.
+
+SES stores the raw MIME in the inbound bucket and notifies SNS; ``InboundRouter.handle``
+receives that notification. In order:
+
+1. Exactly once per SES message (SNS may deliver twice): an idempotency claim.
+2. Only associates may send: SPF, DKIM and DMARC must pass and the sender must be on an
+   internal domain; anything else is refused and audited, and nothing is delivered.
+3. The mail is parsed under limits; malformed or oversized mail is refused with a
+   bounce-style notice to the (authenticated, internal) sender, and nothing is delivered.
+4. The message becomes an encrypted thread (or joins the thread it answers, found by
+   In-Reply-To/References): the retained copy (R6) and the portal's content.
+5. Each outside recipient is routed: over enforced TLS (SES configuration set with
+   TlsPolicy REQUIRE, subject tagged ``[Secure]``) when the deployment policy is
+   ``tls_first``, the subject has no portal keyword, the domain's TLS decision permits it
+   and, if sensitive data was found, the domain's TLS is verified; otherwise a
+   notification without PHI carrying a pickup link. Internal recipients get the mail directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib import clock
+from chalicelib.accounts import Account, AccountRepository, Role, Status
+from chalicelib.audit import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
+from chalicelib.drafts import AttachmentInput, Draft
+from chalicelib.errors import ServiceUnavailable
+from chalicelib.gateway.content_scan import ScanResult, scan_mail
+from chalicelib.gateway.idempotency import Idempotency
+from chalicelib.gateway.mime_intake import InboundMail, Limits, MailRefused, RefusalReason, check_receipt, parse_mail
+from chalicelib.gateway.outbound import FileContent, SecureContent, TlsDelivery
+from chalicelib.gateway.tls_decision import TlsDecision, TlsDecisions
+from chalicelib.mailer import Mailer, MailNotSent, OutgoingMail
+from chalicelib.messaging import MessagingService, SendResult
+from chalicelib.pickup import PickupService
+from chalicelib.settings import Settings
+from chalicelib.threads import Delivery, DeliveryState, Thread, ThreadRepository
+from chalicelib.uploads import StagedFile
+
+log = logging.getLogger(__name__)
+
+GATEWAY_ACTOR = Actor.system("mail-gateway")
+
+
+@dataclass(frozen=True)
+class InboundNotice:
+    """What the SES receipt notification tells us (never the content: that is in S3)."""
+
+    ses_message_id: str
+    source: str
+    bucket: str
+    key: str
+    receipt: dict[str, Any]
+
+    @classmethod
+    def parse(cls, message: str) -> InboundNotice:
+        try:
+            body = json.loads(message)
+            action = body["receipt"]["action"]
+            return cls(
+                ses_message_id=str(body["mail"]["messageId"]),
+                source=str(body["mail"]["source"]).lower(),
+                bucket=str(action["bucketName"]),
+                key=str(action["objectKey"]),
+                receipt=dict(body["receipt"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError("not an SES receipt notification") from exc
+
+
+@dataclass(frozen=True)
+class Route:
+    address: str
+    by_tls: bool
+    reason: str
+    decision: TlsDecision | None = None
+
+
+@dataclass
+class RouteReport:
+    outcome: str  # routed | duplicate | refused
+    reason: str = ""
+    thread_id: str | None = None
+    message_id: str | None = None
+    routes: list[Route] = field(default_factory=list)
+    internal: list[str] = field(default_factory=list)
+
+
+class InboundRouter:
+    def __init__(
+        self,
+        settings: Settings,
+        accounts: AccountRepository,
+        threads: ThreadRepository,
+        messaging: MessagingService,
+        pickup: PickupService,
+        tls: TlsDecisions,
+        delivery: TlsDelivery,
+        mailer: Mailer,
+        idempotency: Idempotency,
+        s3_factory: Any,
+        audit: AuditLog,
+    ) -> None:
+        self._settings = settings
+        self._accounts = accounts
+        self._threads = threads
+        self._messaging = messaging
+        self._pickup = pickup
+        self._tls = tls
+        self._delivery = delivery
+        self._mailer = mailer
+        self._idempotency = idempotency
+        self._s3_factory = s3_factory
+        self._audit = audit
+
+    # --- entry -------------------------------------------------------------------------
+
+    def handle(self, sns_message: str) -> RouteReport:
+        try:
+            notice = InboundNotice.parse(sns_message)
+        except ValueError:
+            log.warning("ignored a notification that is not an SES receipt")
+            return RouteReport(outcome="refused", reason="not_a_receipt")
+        if not self._idempotency.claim("inbound", notice.ses_message_id):
+            return RouteReport(outcome="duplicate")
+        try:
+            report = self._route(notice, RequestInfo(request_id=f"ses-{notice.ses_message_id}"))
+        except Exception:
+            self._idempotency.release("inbound", notice.ses_message_id)
+            raise
+        self._idempotency.done("inbound", notice.ses_message_id)
+        return report
+
+    # --- the steps -----------------------------------------------------------------------
+
+    def _route(self, notice: InboundNotice, request: RequestInfo) -> RouteReport:
+        try:
+            check_receipt(notice.receipt)
+        except MailRefused as refused:
+            return self._refuse_sender(notice, str(refused.reason), request)
+        if not self._settings.is_internal_address(notice.source):
+            return self._refuse_sender(notice, "sender_not_internal", request)
+        try:
+            mail = parse_mail(self._fetch(notice), Limits.for_settings(self._settings))
+        except MailRefused as refused:
+            return self._refuse_mail(notice, refused, request)
+        if mail.sender != notice.source or not self._settings.is_internal_address(mail.sender):
+            return self._refuse_sender(notice, "sender_mismatch", request)
+        associate = self._associate(mail)
+        recipients = [a for a in mail.recipients if a not in (self._settings.gateway_address, associate.email)]
+        answered = self._answered_thread(mail, associate)
+        if not recipients and answered is not None:
+            # A reply sent to the gateway alone (the Reply-To of our mail) goes back to its thread.
+            recipients = self._outside_emails(answered)
+        if not recipients:
+            return self._refuse_mail(notice, MailRefused(RefusalReason.NO_RECIPIENTS), request)
+        outside = [a for a in recipients if not self._settings.is_internal_address(a)]
+        inside = [a for a in recipients if self._settings.is_internal_address(a)]
+        join = answered if answered is not None and set(outside) <= set(self._outside_emails(answered)) else None
+        report = RouteReport(outcome="routed", internal=inside)
+        content = _content(mail)
+        if outside:
+            scan = scan_mail(mail)
+            routes = [self._decide(address, mail.subject, scan) for address in outside]
+            report.routes = routes
+            result = self._messaging.send_from_mail(
+                associate,
+                outside,
+                _draft(mail),
+                _files(mail),
+                request,
+                join=join,
+                by_mail=frozenset(r.address for r in routes if r.by_tls),
+            )
+            report.thread_id, report.message_id = result.thread.thread_id, result.message.message_id
+            self._audit_decisions(routes, scan, result, request)
+            self._deliver_by_tls(notice, associate, routes, result, content, mail.message_id)
+            self._threads.remember_mail_ids(result.thread.thread_id, [m for m in (mail.message_id,) if m])
+        for address in inside:
+            self._deliver_inside(notice, associate, address, content, report, request)
+        return report
+
+    def _fetch(self, notice: InboundNotice) -> bytes:
+        s3 = self._s3_factory()
+        try:
+            head = s3.head_object(Bucket=notice.bucket, Key=notice.key)
+            if int(head["ContentLength"]) > self._settings.max_mail_bytes:
+                raise MailRefused(RefusalReason.TOO_LARGE)
+            body: bytes = s3.get_object(Bucket=notice.bucket, Key=notice.key)["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("inbound mail not readable", extra={"error": type(exc).__name__})
+            raise ServiceUnavailable() from None
+        return body
+
+    def _associate(self, mail: InboundMail) -> Account:
+        """The sending associate's account, created on first use (associates come from the plan's directory)."""
+        account = self._accounts.get(mail.sender)
+        if account is not None and account.role is Role.ASSOCIATE and account.status is Status.ACTIVE:
+            return account
+        if account is not None:
+            raise ServiceUnavailable("The sender's Sealpost account is not an active associate account.")
+        created = Account(
+            username=mail.sender,
+            email=mail.sender,
+            role=Role.ASSOCIATE,
+            status=Status.ACTIVE,
+            display_name=mail.sender_name[:100],
+            created_at=clock.iso(clock.now()),
+            created_by="mail-gateway",
+        )
+        self._audit.record(
+            AuditEvent.ACCOUNT_CREATED,
+            actor=GATEWAY_ACTOR,
+            request=RequestInfo.system(),
+            account=created.username,
+            reason="associate_first_mail",
+            detail={"role": "associate"},
+        )
+        self._accounts.create(created, claim_email=True)
+        return created
+
+    def _decide(self, address: str, subject: str, scan: ScanResult) -> Route:
+        if self._settings.delivery_policy == "portal_always":
+            return Route(address, False, "policy_portal_always")
+        if self._settings.portal_keyword and self._settings.portal_keyword in subject.lower():
+            return Route(address, False, "subject_keyword")
+        decision = self._tls.for_address(address)
+        if decision.permits_tls_delivery(sensitive=scan.found):
+            return Route(address, True, str(decision.reason), decision)
+        reason = "sensitive_data_needs_verified_tls" if scan.found and not decision.verified else str(decision.reason)
+        return Route(address, False, reason, decision)
+
+    def _answered_thread(self, mail: InboundMail, associate: Account) -> Thread | None:
+        """The thread this mail answers (In-Reply-To/References), if the sending associate takes part in it."""
+        thread_id = self._threads.thread_for_mail_ids(mail.thread_ids)
+        thread = self._threads.thread(thread_id) if thread_id else None
+        return thread if thread is not None and associate.username in thread.associates else None
+
+    def _outside_emails(self, thread: Thread) -> list[str]:
+        accounts = (self._accounts.get(u) for u in thread.participants)
+        return [a.email for a in accounts if a is not None and not a.is_associate and a.status is not Status.TERMINATED]
+
+    def _audit_decisions(self, routes: list[Route], scan: ScanResult, result: SendResult, request: RequestInfo) -> None:
+        found = ",".join(f"{kind}:{count}" for kind, count in sorted(scan.as_record().items()))
+        for route in routes:
+            detail: dict[str, str | int | bool] = {
+                "route": "tls" if route.by_tls else "portal",
+                "domain": route.address.rpartition("@")[2],
+                "sensitive": found or "none",
+            }
+            if route.decision is not None:
+                detail["verdict"] = str(route.decision.verdict)
+            self._audit.record(
+                AuditEvent.MESSAGE_TLS_DECIDED,
+                actor=GATEWAY_ACTOR,
+                request=request,
+                account=self._username_for(result, route.address),
+                thread_id=result.thread.thread_id,
+                message_id=result.message.message_id,
+                reason=route.reason,
+                detail=detail,
+            )
+
+    def _deliver_by_tls(
+        self,
+        notice: InboundNotice,
+        associate: Account,
+        routes: list[Route],
+        result: SendResult,
+        content: SecureContent,
+        in_reply_to: str | None,
+    ) -> None:
+        for route in (r for r in routes if r.by_tls):
+            recipient = next(a for a in result.participants if a.email == route.address)
+            if not self._idempotency.claim("tls", notice.ses_message_id, route.address):
+                continue
+            try:
+                sent = self._delivery.send(
+                    associate,
+                    route.address,
+                    recipient.display_name,
+                    content,
+                    thread_id=result.thread.thread_id,
+                    seq=result.message.seq,
+                    reference_code=result.thread.reference_code,
+                    in_reply_to=in_reply_to,
+                )
+            except MailNotSent:
+                self._idempotency.done("tls", notice.ses_message_id, route.address)
+                self._fall_back_to_pickup(associate, recipient, result, "tls_send_refused")
+                continue
+            self._record(result, recipient, DeliveryState.SENT_TLS, "sent")
+            self._threads.remember_mail_ids(result.thread.thread_id, [sent.message_id])
+            self._audit.record(
+                AuditEvent.MESSAGE_DELIVERED_TLS,
+                actor=GATEWAY_ACTOR,
+                request=RequestInfo.system(),
+                account=recipient.username,
+                thread_id=result.thread.thread_id,
+                message_id=result.message.message_id,
+                detail={"ses_message_id": sent.ses_message_id},
+            )
+            self._idempotency.done("tls", notice.ses_message_id, route.address)
+
+    def _fall_back_to_pickup(self, associate: Account, recipient: Account, result: SendResult, reason: str) -> None:
+        issued = self._pickup.issue(recipient, result.thread.thread_id, associate.username)
+        self._pickup.save(issued)
+        sent = self._pickup.send(recipient, associate, result.thread, issued)
+        self._record(
+            result, recipient, DeliveryState.PICKUP_NOTIFIED if sent else DeliveryState.NOTIFICATION_FAILED, reason
+        )
+
+    def _deliver_inside(
+        self,
+        notice: InboundNotice,
+        associate: Account,
+        address: str,
+        content: SecureContent,
+        report: RouteReport,
+        request: RequestInfo,
+    ) -> None:
+        """Internal recipients get the mail directly (over enforced TLS, like everything we send)."""
+        if not self._idempotency.claim("inside", notice.ses_message_id, address):
+            return
+        try:
+            sent = self._delivery.send(
+                associate,
+                address,
+                "",
+                content,
+                thread_id=report.thread_id or "none",
+                seq=0,
+                reference_code="internal",
+            )
+        except MailNotSent:
+            self._idempotency.release("inside", notice.ses_message_id, address)
+            raise ServiceUnavailable() from None
+        self._audit.record(
+            AuditEvent.MESSAGE_DELIVERED_TLS,
+            actor=GATEWAY_ACTOR,
+            request=request,
+            thread_id=report.thread_id,
+            message_id=report.message_id,
+            reason="internal_recipient",
+            detail={"ses_message_id": sent.ses_message_id},
+        )
+        self._idempotency.done("inside", notice.ses_message_id, address)
+
+    # --- refusals ------------------------------------------------------------------------
+
+    def _refuse_sender(self, notice: InboundNotice, reason: str, request: RequestInfo) -> RouteReport:
+        """Not an authenticated associate: audited, nothing delivered, no reply (the sender may be forged)."""
+        self._audit.record(
+            AuditEvent.INBOUND_SENDER_REFUSED,
+            actor=GATEWAY_ACTOR,
+            request=request,
+            outcome=Outcome.DENIED,
+            reason=reason,
+            detail={"sender_domain": notice.source.rpartition("@")[2][:100]},
+        )
+        return RouteReport(outcome="refused", reason=reason)
+
+    def _refuse_mail(self, notice: InboundNotice, refused: MailRefused, request: RequestInfo) -> RouteReport:
+        """Malformed or oversized: audited, nothing delivered, and a notice to the authenticated sender."""
+        self._audit.record(
+            AuditEvent.INBOUND_MAIL_REFUSED,
+            actor=GATEWAY_ACTOR,
+            request=request,
+            outcome=Outcome.DENIED,
+            reason=str(refused.reason),
+        )
+        notice_mail = OutgoingMail.from_templates(
+            to=notice.source,
+            subject=f"{self._settings.plan_name}: your secure mail was not delivered",
+            template="mail_refused",
+            plan_name=self._settings.plan_name,
+            reason=refused.public_message,
+        )
+        try:
+            self._mailer.send(notice_mail)
+        except MailNotSent:
+            log.warning("refusal notice not sent")
+        return RouteReport(outcome="refused", reason=str(refused.reason))
+
+    # --- small helpers ----------------------------------------------------------------------
+
+    def _record(self, result: SendResult, recipient: Account, state: DeliveryState, reason: str) -> None:
+        self._threads.record_delivery(
+            Delivery(
+                result.thread.thread_id, result.message.seq, recipient.username, state, clock.iso(clock.now()), reason
+            )
+        )
+
+    @staticmethod
+    def _username_for(result: SendResult, address: str) -> str | None:
+        return next((a.username for a in result.participants if a.email == address), None)
+
+
+def _draft(mail: InboundMail) -> Draft:
+    attachments = tuple(
+        AttachmentInput(f"mail-{index}", a.filename, a.content_type) for index, a in enumerate(mail.attachments)
+    )
+    return Draft(subject=mail.subject or "(no subject)", text=mail.text or "", html=mail.html, attachments=attachments)
+
+
+def _files(mail: InboundMail) -> list[StagedFile]:
+    return [StagedFile(upload_id=f"mail-{index}", data=a.data) for index, a in enumerate(mail.attachments)]
+
+
+def _content(mail: InboundMail) -> SecureContent:
+    return SecureContent(
+        subject=mail.subject or "(no subject)",
+        text=mail.text or "",
+        html=mail.html,
+        attachments=tuple(FileContent(a.filename, a.content_type, a.data) for a in mail.attachments),
+    )

@@ -1,0 +1,62 @@
+"""Secure content by mail: TLS-required configuration set, [Secure] subject, rebuilt headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.accounts import Account, Role, Status
+from chalicelib.gateway.outbound import FileContent, SecureContent, TlsDelivery, secure_subject
+from chalicelib.mailer import Mailer
+from chalicelib.settings import Settings
+
+
+class RecordingSes:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def send_email(self, **request: Any) -> dict[str, str]:
+        self.requests.append(request)
+        return {"MessageId": "ses-1"}
+
+
+def settings() -> Settings:
+    from tests.test_settings import BASE
+
+    return Settings.from_env(BASE)
+
+
+ALICE = Account(
+    "alice@plan.example", "alice@plan.example", Role.ASSOCIATE, Status.ACTIVE, display_name="Alice\r\nBcc: x@y"
+)
+
+
+def test_the_subject_is_tagged_secure_once() -> None:
+    assert secure_subject("Claim 7") == "[Secure] Claim 7"
+    assert secure_subject("[secure] Claim 7") == "[secure] Claim 7"
+    assert secure_subject("Claim\r\nBcc: thief@evil.test") == "[Secure] Claim Bcc: thief@evil.test"
+
+
+def test_mail_goes_through_the_tls_configuration_set_with_thread_tags() -> None:
+    ses = RecordingSes()
+    delivery = TlsDelivery(settings(), Mailer("no-reply@plan.example", "Plan", lambda: ses))
+    content = SecureContent("Results", "See attached.", None, (FileContent("lab.pdf", "application/pdf", b"%PDF"),))
+    sent = delivery.send(ALICE, "bob@good.test", "Bob", content, thread_id="t" * 32, seq=3, reference_code="SP-1")
+    (request,) = ses.requests
+    assert request["ConfigurationSetName"] == "tls"
+    assert request["Destination"] == {"ToAddresses": ["bob@good.test"]}
+    assert request["EmailTags"] == [{"Name": "thread_id", "Value": "t" * 32}, {"Name": "seq", "Value": "3"}]
+    assert sent.ses_message_id == "ses-1" and sent.message_id.startswith("<")
+
+
+def test_headers_are_rebuilt_so_nothing_can_be_injected() -> None:
+    delivery = TlsDelivery(settings(), Mailer("no-reply@plan.example", "Plan", lambda: RecordingSes()))
+    message = delivery.build(
+        ALICE,
+        "bob@good.test",
+        "Bob\nCc: c@d",
+        SecureContent("s\r\nX-Evil: 1", "t", None),
+        reference_code="SP-1\r\nX: y",
+        in_reply_to=None,
+    )
+    raw = message.as_string()
+    assert "\nBcc:" not in raw and "\nCc:" not in raw and "\nX-Evil:" not in raw and "\nX: y" not in raw
