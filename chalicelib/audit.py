@@ -39,12 +39,11 @@ class AuditEvent(StrEnum):
     SESSION_EXPIRED = "session.expired"
     # accounts
     ACCOUNT_CREATED = "account.created"
-    ACCOUNT_REGISTERED = "account.registered"
     ACCOUNT_LOCKED = "account.locked"
     ACCOUNT_UNLOCKED = "account.unlocked"
     ACCOUNT_TERMINATED = "account.terminated"
     # passwords (event names, not passwords)
-    PASSWORD_SET = "password.set"  # noqa: S105
+    PASSWORD_SET = "password.set"  # noqa: S105 - the first password, chosen from an invitation or pickup link
     PASSWORD_CHANGED = "password.changed"  # noqa: S105
     PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105
     PASSWORD_RESET_COMPLETED = "password.reset_completed"  # noqa: S105

@@ -62,11 +62,12 @@ class CredentialService:
         account = self.invited_account(secret, purpose)
         password_hash = hash_password(_new_password(raw_password, account, raw_confirmation))
         self._audit.record(
-            AuditEvent.ACCOUNT_REGISTERED,
+            AuditEvent.PASSWORD_SET,
             actor=account.actor,
             request=request,
             account=account.username,
             thread_id=account.thread_id,
+            reason=f"registration_{purpose}",
         )
         self._tokens.consume(secret, purpose)
         self._accounts.set_password(account.username, password_hash, expected_generation=account.session_generation)

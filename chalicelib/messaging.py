@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from chalicelib import clock
@@ -107,6 +108,11 @@ class MessageContent:
             html=raw.get("html"),
             attachments=tuple(AttachmentInfo(**a) for a in raw.get("attachments", [])),
         )
+
+
+# Called once the records are stored and before anyone is notified (the gateway audits its
+# routing decisions there, so that they precede the notifications in the audit trail).
+Committed = Callable[[Thread, MessageRecord, list[Account]], None]
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,7 @@ class MessagingService:
         *,
         join: Thread | None = None,
         by_mail: frozenset[str] = frozenset(),
+        committed: Committed | None = None,
     ) -> SendResult:
         """The email gateway: an associate's mail becomes a thread, or joins the one it answers.
 
@@ -224,7 +231,16 @@ class MessagingService:
         if join is not None and not join.is_full:
             participants = [self._accounts.require(u) for u in join.participants]
             return self._send(
-                associate, join, participants, [], draft, request, new_thread=False, files=files, by_mail=by_mail
+                associate,
+                join,
+                participants,
+                [],
+                draft,
+                request,
+                new_thread=False,
+                files=files,
+                by_mail=by_mail,
+                committed=committed,
             )
         thread_id = new_id()
         partners, new_partners = self._outside_participants(associate, outside, thread_id)
@@ -238,6 +254,7 @@ class MessagingService:
             predecessor=join,
             files=files,
             by_mail=by_mail,
+            committed=committed,
         )
 
     def _outside_participants(
@@ -322,6 +339,7 @@ class MessagingService:
         predecessor: Thread | None = None,
         files: list[StagedFile] | None = None,
         by_mail: frozenset[str] = frozenset(),
+        committed: Committed | None = None,
     ) -> SendResult:
         if not draft.subject:
             raise InvalidRequest("The subject is required.", field="subject")
@@ -357,6 +375,7 @@ class MessagingService:
             sender=sender,
             files=files,
             by_mail=by_mail,
+            committed=committed,
         )
 
     def _send(
@@ -372,6 +391,7 @@ class MessagingService:
         sender: Account | None = None,
         files: list[StagedFile] | None = None,
         by_mail: frozenset[str] = frozenset(),
+        committed: Committed | None = None,
     ) -> SendResult:
         """``files``: attachments already at hand (mail); otherwise the draft's uploads are claimed.
         ``by_mail``: addresses that receive the message by TLS mail, so get no pickup link."""
@@ -397,9 +417,11 @@ class MessagingService:
         self._commit(plan, request, actor)
         if files is None:
             self._uploads.discard(uploader, [s.upload_id for s in staged])
-        committed = replace_count(thread, seq, message.created_at)
+        stored = replace_count(thread, seq, message.created_at)
+        if committed is not None:
+            committed(stored, message, participants)
         mail_content = SecureContent(
-            subject=draft.subject or self._subject(committed),
+            subject=draft.subject or self._subject(stored),
             text=draft.text,
             html=draft.html,
             attachments=tuple(
@@ -407,9 +429,9 @@ class MessagingService:
                 for wanted, file in zip(draft.attachments, staged, strict=True)
             ),
         )
-        notified = self._announce(actor, sender, plan, committed, mail_content, by_mail)
+        notified = self._announce(actor, sender, plan, stored, mail_content, by_mail)
         return SendResult(
-            thread=committed,
+            thread=stored,
             message=message,
             invited=tuple(p.account.username for p in new_partners),
             notified=notified,
@@ -566,7 +588,7 @@ class MessagingService:
                 if issued is None:
                     issued = self._pickup.issue(account, thread.thread_id, sender.username)
                     self._tokens_save(issued)
-                notified[account.username] = self._pickup.send(account, sender, thread, issued)
+                notified[account.username] = self._pickup.send(account, sender, thread, issued, plan.message.message_id)
                 state = (
                     DeliveryState.PICKUP_NOTIFIED if notified[account.username] else DeliveryState.NOTIFICATION_FAILED
                 )

@@ -75,7 +75,9 @@ class PickupService:
     def link(self, issued: IssuedToken) -> str:
         return f"{self._settings.portal_url}/p/{issued.secret}"
 
-    def send(self, recipient: Account, sender: Account, thread: Thread, issued: IssuedToken) -> bool:
+    def send(
+        self, recipient: Account, sender: Account, thread: Thread, issued: IssuedToken, message_id: str | None = None
+    ) -> bool:
         """Mail the pickup link (no PHI: sender, reference code, link)."""
         sent = self._notifier.pickup(
             recipient,
@@ -91,6 +93,7 @@ class PickupService:
             outcome=Outcome.SUCCESS if sent else Outcome.FAILURE,
             account=recipient.username,
             thread_id=thread.thread_id,
+            message_id=message_id,
         )
         return sent
 
@@ -114,12 +117,15 @@ class PickupService:
             raise LinkNotValid()
         return pickup
 
-    def register(self, secret: str, raw_password: Any, raw_confirmation: Any, request: RequestInfo) -> SignedIn:
-        """First pickup: the recipient chooses a password; the user name is mailed to them."""
-        self._valid(secret)
+    def register(
+        self, secret: str, raw_password: Any, raw_confirmation: Any, request: RequestInfo
+    ) -> tuple[SignedIn, str]:
+        """First pickup: the recipient chooses a password; the user name is mailed to them.
+        Returns the session and the thread the link leads to."""
+        pickup = self._valid(secret)
         signed_in = self._credentials.register(secret, raw_password, raw_confirmation, request, TokenPurpose.PICKUP)
         self._notifier.registered(signed_in.account)
-        return signed_in
+        return signed_in, pickup.thread.thread_id
 
     def sign_in(self, secret: str, raw_password: Any, request: RequestInfo) -> tuple[SignedIn, str]:
         """Later pickups: sign in as the link's account; the link is used up. Returns where to go."""

@@ -77,7 +77,7 @@ def test_every_account_event_of_a_full_lifecycle_is_recorded(
     recorded = events(stack)
     for expected in (
         "account.created",
-        "account.registered",
+        "password.set",
         "signin.failed",
         "account.locked",
         "account.unlocked",

@@ -85,13 +85,14 @@ class DeliveryEvents:
             return "skipped"
         thread = self._threads.thread(thread_id)
         assert thread is not None
+        message_id = self._message_id(thread_id, seq)
         self._audit.record(
             AuditEvent.MESSAGE_BOUNCED,
             actor=GATEWAY_ACTOR,
             request=RequestInfo.system(),
             account=recipient.username,
             thread_id=thread_id,
-            message_id=self._message_id(thread_id, seq),
+            message_id=message_id,
             reason=reason,
         )
         outcome = "bounced"
@@ -99,7 +100,7 @@ class DeliveryEvents:
             sender = self._accounts.get(thread.created_by) or recipient
             issued = self._pickup.issue(recipient, thread_id, sender.username)
             self._pickup.save(issued)
-            self._pickup.send(recipient, sender, thread, issued)
+            self._pickup.send(recipient, sender, thread, issued, message_id)
             outcome = "pickup_sent"
         self._threads.record_delivery(
             Delivery(thread_id, seq, recipient.username, DeliveryState.BOUNCED, clock.iso(clock.now()), outcome)

@@ -178,9 +178,11 @@ class InboundRouter:
                 request,
                 join=join,
                 by_mail=frozenset(r.address for r in routes if r.by_tls),
+                committed=lambda thread, message, participants: self._audit_decisions(
+                    routes, scan, thread.thread_id, message.message_id, participants, request
+                ),
             )
             report.thread_id, report.message_id = result.thread.thread_id, result.message.message_id
-            self._audit_decisions(routes, scan, result, request)
             self._deliver_by_tls(notice, associate, routes, result, content, mail.message_id)
             self._threads.remember_mail_ids(result.thread.thread_id, [m for m in (mail.message_id,) if m])
         for address in inside:
@@ -247,7 +249,15 @@ class InboundRouter:
         accounts = (self._accounts.get(u) for u in thread.participants)
         return [a.email for a in accounts if a is not None and not a.is_associate and a.status is not Status.TERMINATED]
 
-    def _audit_decisions(self, routes: list[Route], scan: ScanResult, result: SendResult, request: RequestInfo) -> None:
+    def _audit_decisions(
+        self,
+        routes: list[Route],
+        scan: ScanResult,
+        thread_id: str,
+        message_id: str,
+        participants: list[Account],
+        request: RequestInfo,
+    ) -> None:
         found = ",".join(f"{kind}:{count}" for kind, count in sorted(scan.as_record().items()))
         for route in routes:
             detail: dict[str, str | int | bool] = {
@@ -261,9 +271,9 @@ class InboundRouter:
                 AuditEvent.MESSAGE_TLS_DECIDED,
                 actor=GATEWAY_ACTOR,
                 request=request,
-                account=self._username_for(result, route.address),
-                thread_id=result.thread.thread_id,
-                message_id=result.message.message_id,
+                account=next((a.username for a in participants if a.email == route.address), None),
+                thread_id=thread_id,
+                message_id=message_id,
                 reason=route.reason,
                 detail=detail,
             )
@@ -312,7 +322,7 @@ class InboundRouter:
     def _fall_back_to_pickup(self, associate: Account, recipient: Account, result: SendResult, reason: str) -> None:
         issued = self._pickup.issue(recipient, result.thread.thread_id, associate.username)
         self._pickup.save(issued)
-        sent = self._pickup.send(recipient, associate, result.thread, issued)
+        sent = self._pickup.send(recipient, associate, result.thread, issued, result.message.message_id)
         self._record(
             result, recipient, DeliveryState.PICKUP_NOTIFIED if sent else DeliveryState.NOTIFICATION_FAILED, reason
         )
@@ -397,10 +407,6 @@ class InboundRouter:
                 result.thread.thread_id, result.message.seq, recipient.username, state, clock.iso(clock.now()), reason
             )
         )
-
-    @staticmethod
-    def _username_for(result: SendResult, address: str) -> str | None:
-        return next((a.username for a in result.participants if a.email == address), None)
 
 
 def _draft(mail: InboundMail) -> Draft:

@@ -142,8 +142,10 @@ def pickup_register(incoming: Incoming, token: str) -> Response:
     services = services_module.current()
     check_same_origin(incoming, services.settings.portal_url)
     body = incoming.json_object(services.settings.max_json_bytes)
-    signed_in = services.pickup.register(token, text_field(body, "password", max_length=1024), None, incoming.info())
-    return _signed_in_response(signed_in, status=201, thread_id=signed_in.account.thread_id)
+    signed_in, thread_id = services.pickup.register(
+        token, text_field(body, "password", max_length=1024), None, incoming.info()
+    )
+    return _signed_in_response(signed_in, status=201, thread_id=thread_id)
 
 
 def pickup_sign_in(incoming: Incoming, token: str) -> Response:

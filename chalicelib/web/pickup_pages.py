@@ -68,9 +68,8 @@ def pickup_register(incoming: Incoming, token: str) -> Response:
     services = services_module.current()
     form = incoming.form()
     check_anonymous_form(incoming, services, form)
-    pickup = services.pickup.open(token)
     try:
-        signed_in = services.pickup.register(
+        signed_in, thread_id = services.pickup.register(
             token, form.get("password"), form.get("password_confirmation"), incoming.info()
         )
     except LinkNotValid:
@@ -79,8 +78,7 @@ def pickup_register(incoming: Incoming, token: str) -> Response:
         if error.field is None:
             raise
         return pickup_page(incoming, token, status=status_for(error), error=error)
-    assert pickup is not None
-    target = f"/threads/{pickup.thread.thread_id}?notice=registered"
+    target = f"/threads/{thread_id}?notice=registered"
     return with_cookies(redirect(target), session_cookie(signed_in.session_secret))
 
 
