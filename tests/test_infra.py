@@ -240,8 +240,8 @@ def test_the_digest_period_parameter_allows_exactly_the_supported_lengths() -> N
     assert tuple(parameter["AllowedValues"]) == PERIOD_MINUTES and parameter["Default"] == 60
 
 
-def _statements() -> dict[str, dict[str, Any]]:
-    policy = RESOURCES["DefaultRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+def _statements(role: str = "DefaultRole") -> dict[str, dict[str, Any]]:
+    policy = RESOURCES[role]["Properties"]["Policies"][0]["PolicyDocument"]
     return {s["Sid"]: s for s in policy["Statement"]}
 
 
@@ -269,7 +269,17 @@ def test_the_functions_may_add_and_read_audit_objects_but_never_delete_or_unlock
         for s in statements.values()
         if "s3:PutObject" in _actions(s) and "AuditBucket" in _resources(s)
     ]
-    assert sorted(audit_puts) == ["${AuditBucket.Arn}/digests/*", "${AuditBucket.Arn}/records/*"]
+    assert audit_puts == ["${AuditBucket.Arn}/records/*"]  # records only; digests are the digest writer's
+
+
+def test_only_the_digest_writer_may_sign_and_add_digests() -> None:
+    default = _statements()
+    assert not any(a.startswith("kms:Sign") for s in default.values() for a in _actions(s))
+    assert not any("digests" in _resources(s) for s in default.values())
+    writer = _statements("AuditDigestRole")
+    puts = sorted(s["Resource"]["Fn::Sub"] for s in writer.values() if "s3:PutObject" in _actions(s))
+    assert puts == ["${AuditBucket.Arn}/digests/*", "${AuditBucket.Arn}/records/*"]
+    assert RESOURCES["WriteAuditDigests"]["Properties"]["Role"] == {"Fn::GetAtt": ["AuditDigestRole", "Arn"]}
 
 
 def test_no_function_may_delete_message_ciphertext() -> None:
@@ -279,11 +289,11 @@ def test_no_function_may_delete_message_ciphertext() -> None:
 
 
 def test_only_the_signing_key_may_sign_and_only_with_sign_and_get_public_key() -> None:
-    signing = [s for s in _statements().values() if any(a.startswith("kms:Sign") for a in _actions(s))]
+    signing = [s for s in _statements("AuditDigestRole").values() if any(a.startswith("kms:Sign") for a in _actions(s))]
     assert len(signing) == 1
     assert sorted(_actions(signing[0])) == ["kms:GetPublicKey", "kms:Sign"]
     assert signing[0]["Resource"] == {"Fn::GetAtt": ["AuditSigningKey", "Arn"]}
-    listing = _statements()["AuditDigestList"]
+    listing = _statements("AuditDigestRole")["AuditDigestList"]
     assert listing["Condition"]["StringLike"]["s3:prefix"] == ["records/*", "digests/*"]
 
 
