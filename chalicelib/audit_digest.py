@@ -308,15 +308,19 @@ class DigestWriter:
                 return min(period_floor(min(times), self._minutes), fallback)
         return fallback
 
-    def _check_latest(self, history: KeyHistory, key: SigningKey) -> SignedDigest:
-        """The newest digest, read in its original version (the only one a writer wrote). One that
-        cannot be read or is not signed by the key stops the chain: nothing is linked to a forgery."""
+    def _read_original(self, history: KeyHistory) -> SignedDigest | None:
+        """The digest as first written (later versions are not the writer's), or None if unreadable."""
         original = history.original
         assert original is not None
         try:
-            signed = read_digest(self._store, history.key, original.version_id)
+            return read_digest(self._store, history.key, original.version_id)
         except InvalidDigest:
-            signed = None
+            return None
+
+    def _check_latest(self, history: KeyHistory, key: SigningKey) -> SignedDigest:
+        """The newest digest, read in its original version (the only one a writer wrote). One that
+        cannot be read or is not signed by the key stops the chain: nothing is linked to a forgery."""
+        signed = self._read_original(history)
         if signed is None or signed.key != history.key:
             self._tamper("digest_invalid", history.key)
             raise DigestChainError(f"the digest {history.key} cannot be read as the digest of its period")
@@ -368,12 +372,7 @@ class DigestWriter:
 
     def _adopt(self, history: KeyHistory, period: Period, previous: DigestLink | None, key: SigningKey) -> SignedDigest:
         """Continue from a digest that is already there, if it is exactly what this run would link to."""
-        original = history.original
-        assert original is not None
-        try:
-            signed = read_digest(self._store, history.key, original.version_id)
-        except InvalidDigest:
-            signed = None
+        signed = self._read_original(history)
         if (
             signed is None
             or signed.key != history.key

@@ -21,7 +21,11 @@ class Notifier:
         self._settings = settings
         self._mailer = mailer
 
-    def _send(self, mail: OutgoingMail) -> bool:
+    def _send(self, to: str, subject: str, template: str, **context: object) -> bool:
+        """Render ``mail/<template>`` (the plan's name is always known to it) and send; False if not sent."""
+        mail = OutgoingMail.from_templates(
+            to=to, subject=subject, template=template, plan_name=self._settings.plan_name, **context
+        )
         try:
             self._mailer.send(mail)
         except MailNotSent:
@@ -34,77 +38,57 @@ class Notifier:
         return f"{self._settings.portal_url}/signin?next=/threads/{thread_id}"
 
     def new_message(self, recipient: Account, sender: Account, reference_code: str, thread_id: str) -> bool:
-        template = "partner_wrote" if recipient.is_associate else "new_message"
-        subject = (
-            f"Secure reply from {display(sender)} ({reference_code})"
-            if recipient.is_associate
-            else f"{self._settings.plan_name}: you have a new secure message ({reference_code})"
-        )
+        """An associate's notice of a message in the portal (outside recipients get pickup links instead)."""
         return self._send(
-            OutgoingMail.from_templates(
-                to=recipient.email,
-                subject=subject,
-                template=template,
-                plan_name=self._settings.plan_name,
-                sender_name=display(sender),
-                reference_code=reference_code,
-                link=self.thread_link(thread_id),
-            )
+            to=recipient.email,
+            subject=f"Secure message from {display(sender)} ({reference_code})",
+            template="associate_notice",
+            sender_name=display(sender),
+            reference_code=reference_code,
+            link=self.thread_link(thread_id),
         )
 
     def pickup(self, recipient: Account, sender: Account, reference_code: str, link: str, *, first_time: bool) -> bool:
         return self._send(
-            OutgoingMail.from_templates(
-                to=recipient.email,
-                subject=f"{self._settings.plan_name}: you have a new secure message ({reference_code})",
-                template="pickup",
-                plan_name=self._settings.plan_name,
-                sender_name=display(sender),
-                reference_code=reference_code,
-                link=link,
-                valid_hours=self._settings.pickup_ttl_seconds // 3600,
-                first_time=first_time,
-            )
+            to=recipient.email,
+            subject=f"{self._settings.plan_name}: you have a new secure message ({reference_code})",
+            template="pickup",
+            sender_name=display(sender),
+            reference_code=reference_code,
+            link=link,
+            valid_hours=self._settings.pickup_ttl_seconds // 3600,
+            first_time=first_time,
         )
 
     def registered(self, account: Account) -> bool:
         return self._send(
-            OutgoingMail.from_templates(
-                to=account.email,
-                subject=f"{self._settings.plan_name}: your secure messaging account is ready",
-                template="registered",
-                plan_name=self._settings.plan_name,
-                username=account.username,
-            )
+            to=account.email,
+            subject=f"{self._settings.plan_name}: your secure messaging account is ready",
+            template="registered",
+            username=account.username,
         )
 
     def new_link_requested(
         self, associate: Account, recipient: Account, reference_code: str, thread_id: str, reason: str
     ) -> bool:
         return self._send(
-            OutgoingMail.from_templates(
-                to=associate.email,
-                subject=f"New secure link requested ({reference_code})",
-                template="new_link_requested",
-                plan_name=self._settings.plan_name,
-                recipient=f"{display(recipient)} ({recipient.username})",
-                reference_code=reference_code,
-                reason=reason,
-                link=self.thread_link(thread_id),
-            )
+            to=associate.email,
+            subject=f"New secure link requested ({reference_code})",
+            template="new_link_requested",
+            recipient=f"{display(recipient)} ({recipient.username})",
+            reference_code=reference_code,
+            reason=reason,
+            link=self.thread_link(thread_id),
         )
 
     def strike(self, associate: Account, partner: Account, strikes: int, blocked: int, terminated: bool) -> bool:
         return self._send(
-            OutgoingMail.from_templates(
-                to=associate.email,
-                subject=f"Blocked secure message from {partner.username} (strike {strikes})",
-                template="strike",
-                plan_name=self._settings.plan_name,
-                partner=f"{display(partner)} ({partner.username})",
-                strikes=strikes,
-                limit=self._settings.strikes_before_termination,
-                blocked_count=blocked,
-                terminated=terminated,
-            )
+            to=associate.email,
+            subject=f"Blocked secure message from {partner.username} (strike {strikes})",
+            template="strike",
+            partner=f"{display(partner)} ({partner.username})",
+            strikes=strikes,
+            limit=self._settings.strikes_before_termination,
+            blocked_count=blocked,
+            terminated=terminated,
         )

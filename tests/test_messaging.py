@@ -185,7 +185,7 @@ def test_recipient_scope_registers_once_and_shows_every_thread(
     subjects = {t["subject"] for t in partner.get("/api/threads").json["threads"]}
     assert subjects == {"First", "Second"}
     notice = sent_mail()[-1]
-    assert "new secure message" in str(notice["Subject"])
+    assert "new secure message" in str(notice["Subject"]) and "/p/" in mail_text(notice)
 
 
 def test_thread_scope_gives_a_user_name_and_password_per_thread(

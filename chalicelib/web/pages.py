@@ -9,6 +9,7 @@ from urllib.parse import quote
 from chalice.app import Response
 
 from chalicelib import services as services_module
+from chalicelib.accounts import Account
 from chalicelib.errors import (
     AccountLocked,
     AuthenticationRequired,
@@ -219,14 +220,28 @@ def home(incoming: Incoming) -> Response:
 
 def accounts_page(incoming: Incoming) -> Response:
     services = services_module.current()
-    principal = authenticate(incoming, services)
+    return _accounts_page(incoming, services, authenticate(incoming, services))
+
+
+def _accounts_page(
+    incoming: Incoming,
+    services: Services,
+    principal: Principal,
+    *,
+    status: int = 200,
+    error: SealpostError | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
     partners = services.admin.list_partners(principal, incoming.info())
     return render(
         incoming,
         "associate_home.html",
         services=services,
         principal=principal,
+        status=status,
         partners=[p.public_view(services.settings.lockout_threshold) for p in partners],
+        error=error,
+        form=form or {},
     )
 
 
@@ -284,17 +299,7 @@ def create_account(incoming: Incoming) -> Response:
     except SealpostError as error:
         if error.field is None and status_for(error) != 409:
             raise
-        partners = services.admin.list_partners(principal, incoming.info())
-        return render(
-            incoming,
-            "associate_home.html",
-            services=services,
-            principal=principal,
-            status=status_for(error),
-            partners=[p.public_view(services.settings.lockout_threshold) for p in partners],
-            error=error,
-            form=form,
-        )
+        return _accounts_page(incoming, services, principal, status=status_for(error), error=error, form=form)
     notice = "account_created" if created.invitation_sent else "account_created_no_mail"
     return redirect(f"{ACCOUNTS}?notice={notice}")
 
@@ -321,15 +326,29 @@ def register_form(incoming: Incoming, token: str) -> Response:
         account = services.credentials.invited_account(token)
     except LinkNotValid as error:
         return render(incoming, "link_invalid.html", services=services, status=410, error=error)
+    return _register_page(incoming, services, account, token)
+
+
+def _register_page(
+    incoming: Incoming,
+    services: Services,
+    account: Account,
+    token: str,
+    *,
+    status: int = 200,
+    error: SealpostError | None = None,
+) -> Response:
     form_token, new_cookie = anonymous_form_token(incoming)
     response = render(
         incoming,
         "register.html",
         services=services,
+        status=status,
         csrf_token=form_token,
         account=account,
         token=token,
         action=f"/register/{token}",
+        error=error,
     )
     return with_cookies(response, *([new_cookie] if new_cookie else []))
 
@@ -348,16 +367,5 @@ def register_submit(incoming: Incoming, token: str) -> Response:
         if error.field is None:
             raise
         account = services.credentials.invited_account(token)
-        form_token, _ = anonymous_form_token(incoming)
-        return render(
-            incoming,
-            "register.html",
-            services=services,
-            status=status_for(error),
-            csrf_token=form_token,
-            account=account,
-            token=token,
-            action=f"/register/{token}",
-            error=error,
-        )
+        return _register_page(incoming, services, account, token, status=status_for(error), error=error)
     return with_cookies(redirect(f"{HOME}?notice=registered"), session_cookie(signed_in.session_secret))
