@@ -26,6 +26,15 @@ _CONFIG = Config(
 
 _lock = threading.Lock()
 _clients: dict[tuple[str, str], Any] = {}
+_session: boto3.session.Session | None = None
+
+
+def _shared_session() -> boto3.session.Session:
+    """One session per process (call with the lock held): it loads botocore's service models once."""
+    global _session
+    if _session is None:
+        _session = boto3.session.Session()
+    return _session
 
 
 def client(service: str, region: str) -> Any:
@@ -34,7 +43,7 @@ def client(service: str, region: str) -> Any:
     with _lock:
         found = _clients.get(key)
         if found is None:
-            found = boto3.session.Session().client(service, region_name=region, config=_CONFIG)  # type: ignore[call-overload]
+            found = _shared_session().client(service, region_name=region, config=_CONFIG)  # type: ignore[call-overload]
             _clients[key] = found
         return found
 
@@ -49,7 +58,7 @@ def s3_presigner(region: str) -> S3Client:
     with _lock:
         found = _clients.get(key)
         if found is None:
-            found = boto3.session.Session().client(
+            found = _shared_session().client(
                 "s3", region_name=region, config=_CONFIG.merge(Config(signature_version="s3v4"))
             )
             _clients[key] = found
@@ -66,9 +75,11 @@ def sesv2(region: str) -> SESV2Client:
 
 def reset() -> None:
     """Forget every cached client (tests call this between AWS stand-ins)."""
+    global _session
     with _lock:
         _clients.clear()
         _resources.clear()
+        _session = None
 
 
 _resources: dict[tuple[str, str], Any] = {}
@@ -80,6 +91,6 @@ def dynamodb_table(name: str, region: str) -> Any:
     with _lock:
         resource = _resources.get(key)
         if resource is None:
-            resource = boto3.session.Session().resource("dynamodb", region_name=region, config=_CONFIG)
+            resource = _shared_session().resource("dynamodb", region_name=region, config=_CONFIG)
             _resources[key] = resource
     return resource.Table(name)
