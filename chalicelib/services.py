@@ -19,6 +19,7 @@ from chalicelib.mailer import Mailer
 from chalicelib.message_store import MessageStore
 from chalicelib.messaging import MessagingService
 from chalicelib.notifications import Notifier
+from chalicelib.oversight import Oversight
 from chalicelib.password_reset import PasswordReset
 from chalicelib.pickup import PickupService
 from chalicelib.sessions import SessionService
@@ -47,6 +48,7 @@ class Services:
     pickup: PickupService
     password_reset: PasswordReset
     audit_digests: DigestWriter
+    oversight: Oversight
 
 
 def build(settings: Settings) -> Services:
@@ -105,6 +107,13 @@ def build(settings: Settings) -> Services:
             data_key_arn=settings.kms_key_arn,
             period_minutes=settings.audit_digest_minutes,
             audit=audit,
+        ),
+        oversight=Oversight(
+            admin,
+            threads,
+            lambda: aws_clients.dynamodb_table(settings.gateway_table, region),
+            settings.strikes_before_termination,
+            audit,
         ),
     )
 
