@@ -8,7 +8,17 @@ from typing import Any
 from chalice.app import Chalice, CloudWatchEvent, Cron, Request, Response, SNSEvent
 
 from chalicelib import clock, logs, services
-from chalicelib.web import api, local_mail, middleware, pages, pickup_pages, static, thread_pages, threads_api
+from chalicelib.web import (
+    api,
+    local_mail,
+    middleware,
+    oversight_pages,
+    pages,
+    pickup_pages,
+    static,
+    thread_pages,
+    threads_api,
+)
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.routing import escalate
 
@@ -317,6 +327,21 @@ def reset_form(token: str) -> Response:
 @route("/reset/{token}", ["POST"])
 def reset_submit(token: str) -> Response:
     return pickup_pages.reset_submit(incoming(), token)
+
+
+@route("/uploads/received", ["GET"])
+def upload_received() -> Response:
+    return thread_pages.upload_received(incoming())
+
+
+@route("/tls", ["GET"])
+def tls_decisions_page() -> Response:
+    return oversight_pages.tls_page(incoming())
+
+
+@route("/domain-filter", ["GET"])
+def domain_filter_page() -> Response:
+    return oversight_pages.domain_filter_page(incoming())
 
 
 @route("/static/{name}", ["GET"])

@@ -7,13 +7,18 @@ the associates the partner does business with, and after N strikes (setting, def
 
 from __future__ import annotations
 
+import logging
+
+from chalicelib import clock
 from chalicelib.accounts import Account, AccountRepository, Role
 from chalicelib.audit import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
-from chalicelib.errors import AccessDenied
+from chalicelib.errors import AccessDenied, SealpostError
 from chalicelib.notifications import Notifier
 from chalicelib.sessions import Principal
 from chalicelib.settings import Settings
-from chalicelib.threads import ThreadRepository
+from chalicelib.threads import BLOCK_LOG_DAYS, BlockedAttempt, ThreadRepository
+
+log = logging.getLogger(__name__)
 
 
 class RecipientNotAllowed(AccessDenied):
@@ -65,6 +70,14 @@ class DomainFilter:
             associates.append(account)
         return associates
 
+    def _log_block(self, account: Account, domains: list[str], count: int, strikes: int, terminated: bool) -> None:
+        """For the associates' domain-filter page; the audit record above is the one that counts."""
+        attempt = BlockedAttempt(account.username, clock.iso(clock.now()), count, tuple(domains), strikes, terminated)
+        try:
+            self._threads.record_block(attempt, clock.epoch_seconds() + BLOCK_LOG_DAYS * 24 * 3600)
+        except SealpostError:
+            log.warning("blocked attempt not logged for the overview")
+
     def _strike(self, partner: Principal, blocked: list[str], request: RequestInfo) -> None:
         account = partner.account
         domains = sorted({address.rpartition("@")[2] for address in blocked})
@@ -88,6 +101,7 @@ class DomainFilter:
             reason="recipient_outside_plan",
             detail={"strikes": strikes, "limit": limit},
         )
+        self._log_block(account, domains, len(blocked), strikes, terminated)
         if terminated:
             self._audit.record(
                 AuditEvent.ACCOUNT_TERMINATED,

@@ -49,10 +49,21 @@ class DownloadService:
         self._s3_factory = s3_factory
 
     def deliver(
-        self, principal: Principal, thread_id: str, message_id: str, attachment_id: str, request: RequestInfo
+        self,
+        principal: Principal,
+        thread_id: str,
+        message_id: str,
+        attachment_id: str,
+        request: RequestInfo,
+        *,
+        redirect_always: bool = False,
     ) -> Delivery:
+        """The file inline, or a short-lived Object Lambda URL: for large files, and for every file when
+        ``redirect_always`` (browsers' links: API Gateway returns binary bodies only when the first type
+        of the Accept header is a binary one, and a browser's navigation asks for text/html first)."""
         record, info = self._messaging.attachment(principal, thread_id, message_id, attachment_id, request)
-        if self._settings.local_mode or record.stored.size <= self._settings.inline_download_max_bytes:
+        inline = not redirect_always and record.stored.size <= self._settings.inline_download_max_bytes
+        if self._settings.local_mode or inline:
             return Delivery(attachment=self._messaging.open_attachment(record, info, thread_id, message_id))
         url = self._s3_factory().generate_presigned_url(
             "get_object",

@@ -24,6 +24,7 @@ from chalicelib.mailer import Mailer
 from chalicelib.message_store import MessageStore
 from chalicelib.messaging import MessagingService
 from chalicelib.notifications import Notifier
+from chalicelib.oversight import Oversight
 from chalicelib.password_reset import PasswordReset
 from chalicelib.pickup import PickupService
 from chalicelib.sessions import SessionService
@@ -55,6 +56,7 @@ class Services:
     delivery_events: DeliveryEvents
     tls_decisions: TlsDecisions
     audit_digests: DigestWriter
+    oversight: Oversight
 
 
 def build(settings: Settings) -> Services:
@@ -132,6 +134,13 @@ def build(settings: Settings) -> Services:
             data_key_arn=settings.kms_key_arn,
             period_minutes=settings.audit_digest_minutes,
             audit=audit,
+        ),
+        oversight=Oversight(
+            admin,
+            threads,
+            lambda: aws_clients.dynamodb_table(settings.gateway_table, region),
+            settings.strikes_before_termination,
+            audit,
         ),
     )
 

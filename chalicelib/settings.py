@@ -8,10 +8,11 @@ Nothing here touches AWS.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from chalicelib import branding
 from chalicelib.audit_layout import PERIOD_MINUTES
 from chalicelib.errors import ConfigurationError
 
@@ -63,6 +64,21 @@ class Settings:
     tls_cache_seconds: int = 24 * 60 * 60
     audit_signing_key_arn: str = ""
     audit_digest_minutes: int = 60
+    logo_url: str = branding.DEFAULT_LOGO
+    brand_color: str = branding.DEFAULT_BRAND_COLOR
+    accent_color: str = branding.DEFAULT_ACCENT_COLOR
+    footer_text: str = ""
+
+    @property
+    def brand(self) -> branding.Brand:
+        return branding.Brand(
+            plan_name=self.plan_name,
+            logo_url=self.logo_url,
+            color=self.brand_color,
+            accent=self.accent_color,
+            support_contact=self.support_contact,
+            footer_text=self.footer_text,
+        )
 
     def is_internal_address(self, address: str) -> bool:
         domain = address.rpartition("@")[2].lower()
@@ -113,6 +129,10 @@ class Settings:
             tls_cache_seconds=3600 * reader.integer("TLS_CACHE_HOURS", 24, low=1, high=7 * 24),
             audit_signing_key_arn=reader.text("AUDIT_SIGNING_KEY_ARN", ""),
             audit_digest_minutes=reader.integer("AUDIT_DIGEST_MINUTES", 60, low=5, high=1440),
+            logo_url=reader.checked("LOGO_URL", branding.DEFAULT_LOGO, branding.check_logo_url),
+            brand_color=reader.checked("BRAND_COLOR", branding.DEFAULT_BRAND_COLOR, branding.check_brand_color),
+            accent_color=reader.checked("ACCENT_COLOR", branding.DEFAULT_ACCENT_COLOR, branding.parse_color),
+            footer_text=reader.text("FOOTER_TEXT", "")[:500],
         )
         if settings.audit_digest_minutes not in PERIOD_MINUTES:
             raise ConfigurationError(f"{PREFIX}AUDIT_DIGEST_MINUTES must be one of {PERIOD_MINUTES}")
@@ -137,6 +157,15 @@ class _Reader:
         if default is None:
             raise ConfigurationError(f"{PREFIX}{name} is not set")
         return default
+
+    def checked(self, name: str, default: str, check: Callable[[str], str]) -> str:
+        value = self._raw(name)
+        if not value:
+            return default
+        try:
+            return check(value)
+        except ValueError as problem:
+            raise ConfigurationError(f"{PREFIX}{name} {problem}") from None
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:
         value = self._raw(name)

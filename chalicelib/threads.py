@@ -11,6 +11,10 @@ Items of the threads table (partition key ``pk``, sort key ``sk``):
 - ``THREAD#<id>`` / ``DELIVERY#<seq>#<username>``: how message ``seq`` reached one
   recipient (delivered in the portal, pickup link sent, sent over enforced TLS, bounced),
   with a reason code. Opened and replied come from the message records.
+- ``FILTER#BLOCKED`` / ``<time>#<username>#<n>``: one attempt of a partner to write outside
+  the plan's domains (R5), for the associates' domain-filter page; removed by TTL after
+  ``BLOCK_LOG_DAYS``. Counts and domains only, never the addresses. The audit trail keeps
+  the full record.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.dynamo import Transaction, as_int, is_conditional_failure, unavailable_on_outage
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -262,6 +267,45 @@ class Delivery:
         )
 
 
+BLOCK_LOG_DAYS = 90
+
+
+@dataclass(frozen=True)
+class BlockedAttempt:
+    """A partner's attempt to write to addresses outside the plan (R5), as the domain filter saw it."""
+
+    username: str
+    at: str
+    blocked_count: int
+    domains: tuple[str, ...]
+    strikes: int
+    terminated: bool
+
+    def to_item(self, expires_at: int) -> dict[str, Any]:
+        return {
+            "pk": "FILTER#BLOCKED",
+            "sk": f"{self.at}#{self.username}#{secrets.token_hex(4)}",
+            "username": self.username,
+            "at": self.at,
+            "blocked_count": self.blocked_count,
+            "domains": list(self.domains),
+            "strikes": self.strikes,
+            "terminated": self.terminated,
+            "expires_at": expires_at,
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> BlockedAttempt:
+        return cls(
+            username=item["username"],
+            at=item["at"],
+            blocked_count=as_int(item.get("blocked_count")),
+            domains=tuple(item.get("domains", [])),
+            strikes=as_int(item.get("strikes")),
+            terminated=bool(item.get("terminated", False)),
+        )
+
+
 class ThreadRepository:
     def __init__(self, table_factory: Callable[[], Any]) -> None:
         self._table_factory = table_factory
@@ -311,6 +355,26 @@ class ThreadRepository:
                 if item:
                     return str(item["thread_id"])
         return None
+
+    def record_block(self, attempt: BlockedAttempt, expires_at: int) -> None:
+        with unavailable_on_outage("threads"):
+            self._table.put_item(Item=attempt.to_item(expires_at))
+
+    def recent_blocks(self, limit: int = 50) -> list[BlockedAttempt]:
+        """The newest blocked attempts first (expired items are skipped: TTL deletion lags)."""
+        with unavailable_on_outage("threads"):
+            page = self._table.query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": "FILTER#BLOCKED"},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        now = clock.epoch_seconds()
+        return [
+            BlockedAttempt.from_item(item)
+            for item in page.get("Items", [])
+            if as_int(item.get("expires_at")) == 0 or as_int(item.get("expires_at")) > now
+        ]
 
     def entry(self, username: str, thread_id: str) -> InboxEntry | None:
         with unavailable_on_outage("threads"):

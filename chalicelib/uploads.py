@@ -5,6 +5,17 @@ Browsers send files straight to S3, so a 25 MB message never passes API Gateway
 uploader's user name, so only they can attach it. When a message is sent the app
 reads the staged files, encrypts them into the message store and deletes every
 version of the staged objects; a lifecycle rule removes anything left after a day.
+
+Two kinds of ticket, one staging area:
+- ``start`` (JSON API, used by scripts and the pages' script): the browser declares the
+  size; the key is ``uploads/<user>/<upload id>`` and the client sends the file name
+  with the message.
+- ``start_form`` (pages without JavaScript): an HTML form posts the file straight to S3
+  (browser-based POST). The browser's file name reaches S3 only through ``${filename}``
+  in the key, so the key is ``uploads/<user>/<upload id>/<context>/<file name>``, where
+  the context is the draft it belongs to (a thread id, or ``new``). S3 then redirects
+  the browser back to the portal, whose page lists the files staged for that draft
+  (``pending``).
 """
 
 from __future__ import annotations
@@ -24,6 +35,8 @@ log = logging.getLogger(__name__)
 
 UPLOAD_URL_SECONDS = 15 * 60
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
+_CONTEXT = re.compile(r"^(new|[0-9a-f]{32})$")
+MAX_PENDING = 20
 
 
 def _limit_text(limit: int) -> str:
@@ -45,6 +58,15 @@ class StagedFile:
     data: bytes
 
 
+@dataclass(frozen=True)
+class PendingUpload:
+    """A file a browser posted to the staging bucket for a draft, not yet sent."""
+
+    upload_id: str
+    filename: str
+    size: int
+
+
 class UploadService:
     def __init__(self, bucket: str, kms_key_arn: str, max_bytes: int, s3_factory: Callable[[], Any]) -> None:
         self._bucket = bucket
@@ -55,6 +77,33 @@ class UploadService:
     def _key(self, username: str, upload_id: str) -> str:
         return f"uploads/{username}/{upload_id}"
 
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    def _presign(self, key: str, fields: dict[str, str], conditions: list[Any]) -> dict[str, Any]:
+        try:
+            post: dict[str, Any] = self._s3_factory().generate_presigned_post(
+                Bucket=self._bucket,
+                Key=key,
+                Fields={
+                    "x-amz-server-side-encryption": "aws:kms",
+                    "x-amz-server-side-encryption-aws-kms-key-id": self._kms_key_arn,
+                    **fields,
+                },
+                Conditions=[
+                    *conditions,
+                    {"x-amz-server-side-encryption": "aws:kms"},
+                    {"x-amz-server-side-encryption-aws-kms-key-id": self._kms_key_arn},
+                    *({name: value} for name, value in fields.items()),
+                ],
+                ExpiresIn=UPLOAD_URL_SECONDS,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("presign failed", extra={"error": type(exc).__name__})
+            raise ServiceUnavailable() from None
+        return post
+
     def start(self, username: str, declared_size: Any) -> UploadTicket:
         """A presigned POST for one file of ``declared_size`` bytes (413 above the message limit)."""
         if not isinstance(declared_size, int) or isinstance(declared_size, bool) or declared_size < 1:
@@ -64,25 +113,7 @@ class UploadService:
                 f"Attachments may be at most {_limit_text(self._max_bytes)} per message.", field="size"
             )
         upload_id = secrets.token_urlsafe(16)
-        key = self._key(username, upload_id)
-        try:
-            post = self._s3_factory().generate_presigned_post(
-                Bucket=self._bucket,
-                Key=key,
-                Fields={
-                    "x-amz-server-side-encryption": "aws:kms",
-                    "x-amz-server-side-encryption-aws-kms-key-id": self._kms_key_arn,
-                },
-                Conditions=[
-                    ["content-length-range", 1, declared_size],
-                    {"x-amz-server-side-encryption": "aws:kms"},
-                    {"x-amz-server-side-encryption-aws-kms-key-id": self._kms_key_arn},
-                ],
-                ExpiresIn=UPLOAD_URL_SECONDS,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            log.warning("presign failed", extra={"error": type(exc).__name__})
-            raise ServiceUnavailable() from None
+        post = self._presign(self._key(username, upload_id), {}, [["content-length-range", 1, declared_size]])
         return UploadTicket(
             upload_id=upload_id,
             url=post["url"],
@@ -90,6 +121,57 @@ class UploadService:
             max_bytes=declared_size,
             expires_in=UPLOAD_URL_SECONDS,
         )
+
+    def start_form(self, username: str, context: str, redirect_url: str) -> UploadTicket:
+        """A presigned POST for an HTML form (no JavaScript): any file up to the message limit, stored
+        under the draft ``context`` with the browser's file name; S3 answers with a 303 to ``redirect_url``."""
+        if not _CONTEXT.match(context):
+            raise InvalidRequest("Unknown draft.")
+        upload_id = secrets.token_urlsafe(16)
+        # boto3 turns the ``${filename}`` suffix into a "starts-with $key" condition.
+        key = f"{self._key(username, upload_id)}/{context}/${{filename}}"
+        post = self._presign(
+            key,
+            {"success_action_redirect": redirect_url},
+            [["content-length-range", 1, self._max_bytes]],
+        )
+        return UploadTicket(
+            upload_id=upload_id,
+            url=post["url"],
+            fields=dict(post["fields"]),
+            max_bytes=self._max_bytes,
+            expires_in=UPLOAD_URL_SECONDS,
+        )
+
+    def pending(self, username: str, context: str) -> list[PendingUpload]:
+        """The files posted by form for the draft ``context`` and not sent yet, oldest first."""
+        if not _CONTEXT.match(context):
+            return []
+        base = f"uploads/{username}/"
+        found: list[tuple[str, PendingUpload]] = []
+        try:
+            pages = self._s3_factory().get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=base)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    parts = item["Key"][len(base) :].split("/", 2)
+                    if len(parts) == 3 and _UPLOAD_ID.match(parts[0]) and parts[1] == context and parts[2]:
+                        upload = PendingUpload(parts[0], parts[2], int(item["Size"]))
+                        found.append((str(item["LastModified"]), upload))
+        except (ClientError, BotoCoreError):
+            raise ServiceUnavailable() from None
+        return [upload for _, upload in sorted(found, key=lambda pair: pair[0])][:MAX_PENDING]
+
+    def _staged_key(self, s3: Any, username: str, upload_id: str) -> tuple[str, int] | None:
+        """The key and size of an upload: ``uploads/<user>/<id>`` or ``uploads/<user>/<id>/<context>/<name>``."""
+        base = self._key(username, upload_id)
+        try:
+            listing = s3.list_objects_v2(Bucket=self._bucket, Prefix=base, MaxKeys=10)
+        except (ClientError, BotoCoreError):
+            raise ServiceUnavailable() from None
+        for item in listing.get("Contents", []):
+            if item["Key"] == base or item["Key"].startswith(base + "/"):
+                return item["Key"], int(item["Size"])
+        return None
 
     def claim(self, username: str, upload_ids: Iterable[str]) -> list[StagedFile]:
         """Read the staged files of ``username``. Over the message limit: 413, and the files are deleted."""
@@ -100,19 +182,16 @@ class UploadService:
         if len(set(ids)) != len(ids):
             raise InvalidRequest("The same upload is attached twice.", field="attachments")
         s3 = self._s3_factory()
-        sizes: dict[str, int] = {}
+        located: dict[str, tuple[str, int]] = {}
         for upload_id in ids:
-            try:
-                head = s3.head_object(Bucket=self._bucket, Key=self._key(username, upload_id))
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                    raise InvalidRequest(
-                        "An attachment was not uploaded, or its upload has expired. Please attach it again.",
-                        field="attachments",
-                    ) from None
-                raise ServiceUnavailable() from None
-            sizes[upload_id] = int(head["ContentLength"])
-        if sum(sizes.values()) > self._max_bytes:
+            found = self._staged_key(s3, username, upload_id)
+            if found is None:
+                raise InvalidRequest(
+                    "An attachment was not uploaded, or its upload has expired. Please attach it again.",
+                    field="attachments",
+                )
+            located[upload_id] = found
+        if sum(size for _, size in located.values()) > self._max_bytes:
             self.discard(username, ids)
             raise PayloadTooLarge(
                 f"Attachments may be at most {_limit_text(self._max_bytes)} per message together. "
@@ -122,7 +201,7 @@ class UploadService:
         files = []
         for upload_id in ids:
             try:
-                body = s3.get_object(Bucket=self._bucket, Key=self._key(username, upload_id))["Body"].read()
+                body = s3.get_object(Bucket=self._bucket, Key=located[upload_id][0])["Body"].read()
             except (ClientError, BotoCoreError):
                 raise ServiceUnavailable() from None
             files.append(StagedFile(upload_id=upload_id, data=body))
@@ -137,8 +216,8 @@ class UploadService:
                 listing = s3.list_object_versions(Bucket=self._bucket, Prefix=key)
                 versions = listing.get("Versions", []) + listing.get("DeleteMarkers", [])
                 for version in versions:
-                    if version["Key"] == key:
-                        s3.delete_object(Bucket=self._bucket, Key=key, VersionId=version["VersionId"])
+                    if version["Key"] == key or version["Key"].startswith(key + "/"):
+                        s3.delete_object(Bucket=self._bucket, Key=version["Key"], VersionId=version["VersionId"])
             except (ClientError, BotoCoreError) as exc:
                 # The lifecycle rule removes what is left within a day.
                 log.warning("staged upload not deleted", extra={"error": type(exc).__name__})

@@ -2,7 +2,8 @@
 
 1. starts a moto server on 127.0.0.1 (MOTO_PORT, default 5000);
 2. creates every resource of infra/template.yaml there (devtools/provision.py);
-3. seeds the demo associate and prints how to sign in;
+3. seeds the demo associate, a demo partner and demo threads (devtools/seed.py) and prints how
+   to sign in;
 4. serves the app with `chalice local --no-autoreload` on 127.0.0.1 (PORT, default 8000).
 
 Ctrl-C stops every process this started.
@@ -20,8 +21,9 @@ import time
 from pathlib import Path
 
 from chalicelib import services as services_module
+from chalicelib.web.local_mail import captured_mail
 from devtools.provision import Provisioner
-from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, seed_associate
+from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, seed_associate, seed_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ENV = ROOT / ".local" / "env.json"
@@ -99,7 +101,10 @@ def main() -> int:
             json.dumps({k: v for k, v in env.items() if k.startswith(("AWS_", "SEALPOST_"))}, indent=2)
         )
         os.environ["SEALPOST_LOCAL_MODE"] = "true"
-        seed_associate(services_module.current(), DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, "Demo Associate")
+        services = services_module.current()
+        seed_associate(services, DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, "Demo Associate")
+        endpoint = env["AWS_ENDPOINT_URL"]
+        demo = seed_demo(services, lambda: [(m.recipients, m.text) for m in captured_mail(endpoint)])
 
         app = subprocess.Popen(
             [
@@ -122,6 +127,7 @@ def main() -> int:
             "\n"
             f"  Sealpost is running at http://{HOST}:{app_port}/  (AWS stand-in: moto on port {moto_port})\n"
             f"  Sign in as the demo associate:  {DEMO_ASSOCIATE}  /  {DEMO_ASSOCIATE_PASSWORD}\n"
+            f"  Sign in as the demo partner:    {demo.partner_username}  /  {demo.partner_password}\n"
             f"  Mail the app sends:  http://{HOST}:{app_port}/local/mail   or   make mail\n"
             "  Send a mail through the gateway:  make send-mail TO=someone@clinic.example\n"
             "  Ctrl-C stops everything.\n",

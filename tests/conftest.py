@@ -433,3 +433,126 @@ def gateway(stack: Stack, chalice_client: Client, mail_peers: Any, monkeypatch: 
         "before-parameter-build.sesv2.SendEmail", lambda params, **_: recorded.append(dict(params))
     )
     return Gateway(stack, chalice_client, recorded)
+
+
+# --- the portal in a real browser ---------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@dataclass
+class Portal:
+    """Sealpost as `make run` serves it (devtools/run_local.py), on free ports of 127.0.0.1."""
+
+    url: str
+    moto_endpoint: str
+    partner_username: str
+    partner_password: str
+
+    def mail_link(self, address: str, path: str, *, newer_than: int = 0, seconds: float = 60) -> str:
+        """The newest link ``<portal><path><token>`` mailed to ``address`` (read from moto's SES)."""
+        import re
+        import time
+
+        from chalicelib.web.local_mail import captured_mail
+
+        pattern = re.compile(re.escape(self.url + path) + r"[A-Za-z0-9_\-]{43}")
+        deadline = time.monotonic() + seconds
+        while True:
+            mails = captured_mail(self.moto_endpoint)
+            for mail in mails[: max(len(mails) - newer_than, 0)]:
+                found = pattern.search(mail.text)
+                if address in mail.recipients and found:
+                    return found.group(0)[len(self.url) :]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {path} link was mailed to {address}")
+            time.sleep(0.5)
+
+    def mail_count(self) -> int:
+        from chalicelib.web.local_mail import captured_mail
+
+        return len(captured_mail(self.moto_endpoint))
+
+
+@pytest.fixture(scope="session")
+def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+    """`make run`'s launcher, started once per test session (per xdist worker that needs it)."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    app_port, moto_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SEALPOST_"))}
+    env.update(PORT=str(app_port), MOTO_PORT=str(moto_port))
+    log = tmp_path_factory.mktemp("portal") / "run_local.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devtools.run_local"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while "Sealpost is running" not in log.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("make run's launcher did not start:\n" + log.read_text()[-3000:])
+            time.sleep(0.5)
+        found = re.search(r"demo partner:\s+(\S+)\s+/\s+(.+)$", log.read_text(), re.MULTILINE)
+        assert found, log.read_text()
+        yield Portal(
+            url=f"http://127.0.0.1:{app_port}",
+            moto_endpoint=f"http://127.0.0.1:{moto_port}",
+            partner_username=found.group(1),
+            partner_password=found.group(2).strip(),
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (never `playwright install`)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=120_000)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest) -> Callable[[Any, str], Path]:
+    """``screenshots(page, "signed-in")`` saves a full-page PNG under test-artifacts/<test>/ (git-ignored)."""
+    folder = ARTIFACTS / request.node.name
+    if folder.exists():
+        for old in folder.glob("*.png"):
+            old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    taken: list[Path] = []
+
+    def take(page: Any, name: str) -> Path:
+        path = folder / f"{len(taken) + 1:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        taken.append(path)
+        return path
+
+    return take

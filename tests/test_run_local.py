@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD
+from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, DEMO_PARTNER_PASSWORD
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,6 +126,7 @@ def test_make_run_serves_sign_in_and_stops_everything_on_ctrl_c(tmp_path: Path) 
                 time.sleep(0.3)
             banner = log.read_text()
             assert DEMO_ASSOCIATE in banner and DEMO_ASSOCIATE_PASSWORD in banner
+            assert "demo partner:" in banner and DEMO_PARTNER_PASSWORD in banner
 
             base = f"http://127.0.0.1:{app_port}"
             with urllib.request.urlopen(base + "/signin", timeout=10) as page:

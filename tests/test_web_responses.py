@@ -66,3 +66,25 @@ def test_the_stylesheet_is_served_and_cacheable(web: WebClient, stack: Any) -> N
     assert "max-age" in reply.header("cache-control")
     assert web.get("/static/..%2Fapp.py").status == 404
     assert web.get("/static/nothing.css").status == 404
+
+
+def test_a_page_may_widen_only_some_directives_and_only_to_an_origin() -> None:
+    from chalicelib.web.responses import allow_source, content_security_policy, new_nonce
+
+    nonce = new_nonce()
+    allow_source("form-action", "https://staging.s3.amazonaws.com")
+    for directive, value in (
+        ("script-src", "https://cdn.example"),
+        ("form-action", "https://x.example/path"),
+        ("form-action", "https://x.example; script-src *"),
+        ("img-src", "javascript:"),
+    ):
+        with pytest.raises(ValueError):
+            allow_source(directive, value)
+    from chalicelib.web import responses
+
+    policy = content_security_policy(nonce, responses._extra_sources.get())
+    assert "form-action 'self' https://staging.s3.amazonaws.com;" in policy
+    assert "connect-src 'self';" in policy
+    new_nonce()
+    assert responses._extra_sources.get() == ()

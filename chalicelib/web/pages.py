@@ -10,6 +10,7 @@ from chalice.app import Response
 
 from chalicelib import services as services_module
 from chalicelib.accounts import Account
+from chalicelib.branding import NEUTRAL
 from chalicelib.errors import (
     AccountLocked,
     AuthenticationRequired,
@@ -30,6 +31,7 @@ from chalicelib.web.guard import (
 )
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.responses import (
+    allow_source,
     cleared_session_cookie,
     current_nonce,
     html_response,
@@ -63,6 +65,10 @@ NOTICES = {
     ),
     "link_sent": "A new link has been sent.",
     "removed_from_view": "The thread was removed from your view. The plan keeps its retained copy for audit.",
+    "file_uploaded": (
+        "The file has been uploaded and is listed with your message below. It is sent when you send the message; "
+        "files you uncheck are removed then."
+    ),
 }
 
 _SAFE_NEXT = re.compile(r"^/(?![/\\])[A-Za-z0-9/_\-.~%?=&]*$")
@@ -87,11 +93,14 @@ def render(
 ) -> Response:
     settings = services.settings
     notice_key = incoming.query("notice")
+    brand = settings.brand
+    if brand.logo_origin:
+        allow_source("img-src", brand.logo_origin)
     html = render_html(
         f"pages/{template}",
         nonce=current_nonce(),
+        brand=brand,
         plan_name=settings.plan_name,
-        support_contact=settings.support_contact,
         local_mode=settings.local_mode,
         principal=principal,
         csrf_field=CSRF_FIELD,
@@ -106,14 +115,16 @@ def render(
 def error_page(incoming: Incoming, error: SealpostError, status: int) -> Response:
     """The HTML answer for an error that reached the edge (no session lookup: it may be what failed)."""
     try:
-        settings_name = services_module.current().settings.plan_name
+        brand = services_module.current().settings.brand
     except SealpostError:
-        settings_name = "Sealpost"
+        brand = NEUTRAL
+    if brand.logo_origin:
+        allow_source("img-src", brand.logo_origin)
     html = render_html(
         "pages/error.html",
         nonce=current_nonce(),
-        plan_name=settings_name,
-        support_contact="",
+        brand=brand,
+        plan_name=brand.plan_name,
         local_mode=False,
         principal=None,
         csrf_field=CSRF_FIELD,
@@ -268,6 +279,8 @@ def change_password(incoming: Incoming) -> Response:
     except SealpostError as error:
         if error.field is None:
             raise
+        if error.field in ("password", "password_confirmation"):
+            error.field = "new_" + error.field  # the new password's fields on this page
         return render(
             incoming,
             "account.html",

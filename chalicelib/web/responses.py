@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import re
 import secrets
 from typing import Any
 
@@ -12,6 +13,12 @@ from chalice.app import Response
 from chalicelib.sessions import COOKIE_NAME
 
 _nonce: contextvars.ContextVar[str] = contextvars.ContextVar("csp_nonce", default="")
+# Origins a page adds to one CSP directive for its own response (the staging bucket a
+# browser uploads to, a logo on another host). Reset with every new nonce.
+_extra_sources: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
+    "csp_extra_sources", default=()
+)
+_EXTENDABLE = ("form-action", "connect-src", "img-src")
 
 HSTS = "max-age=63072000; includeSubDomains"
 
@@ -20,23 +27,35 @@ def new_nonce() -> str:
     """A fresh CSP nonce for the response being built (one per request)."""
     nonce = secrets.token_urlsafe(18)
     _nonce.set(nonce)
+    _extra_sources.set(())
     return nonce
+
+
+def allow_source(directive: str, origin: str) -> None:
+    """Let this response's page use ``origin`` for ``directive`` (a scheme://host[:port] origin only)."""
+    if directive not in _EXTENDABLE or not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?", origin):
+        raise ValueError(f"not an origin for {directive}")
+    if (directive, origin) not in _extra_sources.get():
+        _extra_sources.set((*_extra_sources.get(), (directive, origin)))
 
 
 def current_nonce() -> str:
     return _nonce.get() or new_nonce()
 
 
-def content_security_policy(nonce: str) -> str:
+def content_security_policy(nonce: str, extra: tuple[tuple[str, str], ...] = ()) -> str:
+    def sources(directive: str, *base: str) -> str:
+        return " ".join((directive, *base, *(origin for name, origin in extra if name == directive)))
+
     return "; ".join(
         (
             "default-src 'none'",
             f"script-src 'nonce-{nonce}' 'strict-dynamic'",
             f"style-src 'self' 'nonce-{nonce}'",
-            "img-src 'self' data:",
+            sources("img-src", "'self'", "data:"),
             "font-src 'self'",
-            "connect-src 'self'",
-            "form-action 'self'",
+            sources("connect-src", "'self'"),
+            sources("form-action", "'self'"),
             "base-uri 'none'",
             "frame-ancestors 'none'",
             "object-src 'none'",
@@ -48,7 +67,7 @@ def apply_security_headers(response: Response, *, cacheable: bool = False) -> Re
     """Add the headers every response carries, errors included. Existing values are kept."""
     headers = response.headers
     defaults = {
-        "Content-Security-Policy": content_security_policy(current_nonce()),
+        "Content-Security-Policy": content_security_policy(current_nonce(), _extra_sources.get()),
         "Strict-Transport-Security": HSTS,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",

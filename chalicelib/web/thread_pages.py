@@ -5,21 +5,47 @@ from __future__ import annotations
 from chalice.app import Response
 
 from chalicelib import services as services_module
+from chalicelib.delivery_status import RecipientStatus, latest_statuses
 from chalicelib.drafts import parse_draft, parse_recipients
 from chalicelib.errors import SealpostError
+from chalicelib.messaging import InboxItem, ThreadView
 from chalicelib.services import Services
 from chalicelib.sessions import Principal
+from chalicelib.web import attachment_forms
 from chalicelib.web.errors import status_for
 from chalicelib.web.guard import authenticate, authenticate_change
 from chalicelib.web.incoming import Incoming
-from chalicelib.web.pages import render
+from chalicelib.web.pages import render, safe_next
 from chalicelib.web.responses import redirect
 from chalicelib.web.threads_api import download as api_download
 
+NEW_DRAFT = "new"
+
+
+def _inbox_deliveries(
+    services: Services, principal: Principal, items: list[InboxItem]
+) -> dict[str, list[RecipientStatus]]:
+    """For associates: where each other participant stands in each thread of the list."""
+    found: dict[str, list[RecipientStatus]] = {}
+    for item in items:
+        thread = services.threads.thread(item.entry.thread_id)
+        if thread is None:
+            continue
+        others = [u for u in thread.participants if u != principal.account.username]
+        found[thread.thread_id] = latest_statuses(
+            others, services.threads.messages(thread.thread_id), services.threads.deliveries(thread.thread_id)
+        )
+    return found
+
 
 def inbox_page(incoming: Incoming, services: Services, principal: Principal) -> Response:
-    template = "associate_home.html" if principal.account.is_associate else "partner_home.html"
-    return render(incoming, template, services=services, principal=principal, items=services.messaging.inbox(principal))
+    items = services.messaging.inbox(principal)
+    if principal.account.is_associate:
+        deliveries = _inbox_deliveries(services, principal, items)
+        return render(
+            incoming, "associate_home.html", services=services, principal=principal, items=items, deliveries=deliveries
+        )
+    return render(incoming, "partner_home.html", services=services, principal=principal, items=items)
 
 
 def new_form(incoming: Incoming) -> Response:
@@ -50,6 +76,7 @@ def _new_page(
         form=form or {},
         associates=associates,
         internal_domains=services.settings.internal_domains,
+        attachments=attachment_forms.panel(services, principal, NEW_DRAFT, "/threads/new", form),
     )
 
 
@@ -58,7 +85,8 @@ def send_new(incoming: Incoming) -> Response:
     form = incoming.form()
     principal = authenticate_change(incoming, services, form)
     try:
-        draft = parse_draft(form.get("subject"), form.get("text"))
+        chosen = attachment_forms.draft_attachments(attachment_forms.chosen_in(form))
+        draft = parse_draft(form.get("subject"), form.get("text"), None, chosen)
         recipients = parse_recipients(form.get("recipients"))
         if principal.account.is_associate:
             result = services.messaging.start_thread(principal, recipients, draft, incoming.info())
@@ -68,16 +96,55 @@ def send_new(incoming: Incoming) -> Response:
         if error.field is None:
             raise
         return _new_page(incoming, services, principal, status=status_for(error), error=error, form=form)
+    attachment_forms.after_send(services, principal, NEW_DRAFT)
     return redirect(f"/threads/{result.thread.thread_id}")
 
 
-def show(incoming: Incoming, thread_id: str, *, status: int = 200, error: SealpostError | None = None) -> Response:
+def _thread_page(
+    incoming: Incoming,
+    services: Services,
+    principal: Principal,
+    view: ThreadView,
+    *,
+    status: int = 200,
+    error: SealpostError | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
+    thread = view.thread
+    can_write = not thread.is_full or not thread.successor_id
+    others = [p.username for p in view.participants if p.username != principal.account.username]
+    messages = [m.record for m in view.messages]
+    return render(
+        incoming,
+        "thread.html",
+        services=services,
+        principal=principal,
+        view=view,
+        status=status,
+        error=error,
+        form=form or {},
+        recipients=(latest_statuses(others, messages, view.deliveries) if principal.account.is_associate else []),
+        names={p.username: p.display_name or p.username for p in view.participants},
+        attachments=(
+            attachment_forms.panel(services, principal, thread.thread_id, f"/threads/{thread.thread_id}", form)
+            if can_write
+            else None
+        ),
+    )
+
+
+def show(
+    incoming: Incoming,
+    thread_id: str,
+    *,
+    status: int = 200,
+    error: SealpostError | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
     services = services_module.current()
     principal = authenticate(incoming, services)
     view = services.messaging.thread_view(principal, thread_id, incoming.info())
-    return render(
-        incoming, "thread.html", services=services, principal=principal, view=view, status=status, error=error
-    )
+    return _thread_page(incoming, services, principal, view, status=status, error=error, form=form)
 
 
 def reply(incoming: Incoming, thread_id: str) -> Response:
@@ -85,12 +152,14 @@ def reply(incoming: Incoming, thread_id: str) -> Response:
     form = incoming.form()
     principal = authenticate_change(incoming, services, form)
     try:
-        draft = parse_draft(None, form.get("text"), subject_required=False)
+        chosen = attachment_forms.draft_attachments(attachment_forms.chosen_in(form))
+        draft = parse_draft(None, form.get("text"), None, chosen, subject_required=False)
         services.messaging.reply(principal, thread_id, draft, incoming.info())
     except SealpostError as error:
         if error.field is None and status_for(error) != 409:
             raise
-        return show(incoming, thread_id, status=status_for(error), error=error)
+        return show(incoming, thread_id, status=status_for(error), error=error, form=form)
+    attachment_forms.after_send(services, principal, thread_id)
     return redirect(f"/threads/{thread_id}#reply-heading")
 
 
@@ -99,12 +168,14 @@ def continue_thread(incoming: Incoming, thread_id: str) -> Response:
     form = incoming.form()
     principal = authenticate_change(incoming, services, form)
     try:
-        draft = parse_draft(form.get("subject"), form.get("text"))
+        chosen = attachment_forms.draft_attachments(attachment_forms.chosen_in(form))
+        draft = parse_draft(form.get("subject"), form.get("text"), None, chosen)
         result = services.messaging.continue_thread(principal, thread_id, draft, incoming.info())
     except SealpostError as error:
         if error.field is None and status_for(error) != 409:
             raise
-        return show(incoming, thread_id, status=status_for(error), error=error)
+        return show(incoming, thread_id, status=status_for(error), error=error, form=form)
+    attachment_forms.after_send(services, principal, thread_id)
     return redirect(f"/threads/{result.thread.thread_id}")
 
 
@@ -116,4 +187,14 @@ def remove(incoming: Incoming, thread_id: str) -> Response:
 
 
 def download(incoming: Incoming, thread_id: str, message_id: str, attachment_id: str) -> Response:
-    return api_download(incoming, thread_id, message_id, attachment_id)
+    """A page's attachment link: served from the Object Lambda access point in a deployment (whatever the
+    size), inline in local mode. Linked without ``download``: browsers send no Accept header for those,
+    and Chalice answers a binary body only to a request that accepts one."""
+    return api_download(incoming, thread_id, message_id, attachment_id, redirect_always=True)
+
+
+def upload_received(incoming: Incoming) -> Response:
+    """Where S3 sends the browser after a form upload: back to the draft (see attachment_forms)."""
+    target = safe_next(incoming.query("to"))
+    target += ("&" if "?" in target else "?") + "notice=file_uploaded"
+    return render(incoming, "upload_received.html", services=services_module.current(), target=target)

@@ -183,10 +183,14 @@ def start_upload(incoming: Incoming) -> Response:
     )
 
 
-def download(incoming: Incoming, thread_id: str, message_id: str, attachment_id: str) -> Response:
+def download(
+    incoming: Incoming, thread_id: str, message_id: str, attachment_id: str, *, redirect_always: bool = False
+) -> Response:
     services = services_module.current()
     principal = authenticate(incoming, services)
-    delivery = services.downloads.deliver(principal, thread_id, message_id, attachment_id, incoming.info())
+    delivery = services.downloads.deliver(
+        principal, thread_id, message_id, attachment_id, incoming.info(), redirect_always=redirect_always
+    )
     if delivery.redirect_url:
         return redirect(delivery.redirect_url)
     assert delivery.attachment is not None
