@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Gateway
-from tests.support import PORTAL_URL, WebClient, audit_records, mail_text, sent_mail
+from tests.support import PORTAL_URL, WebClient, audit_records, fetch_attachment, mail_text, sent_mail
 
 SUBJECT = "Authorization for Maria Gonzalez"
 BODY = "Please approve the MRI for Maria Gonzalez, DOB: 03/14/1961, SSN 536-22-8145."
@@ -190,7 +190,7 @@ def test_pickup_registration_read_and_reply_reach_the_associate_by_tls_mail(
     read = browser.get(thread_path)
     assert SUBJECT in read.text and "mri-order.pdf" in read.text
     download = re.search(r'href="(/threads/[^"]+/attachments/[^"]+)"', read.text).group(1)
-    assert browser.get(download, headers={"accept": "*/*"}).body == b"%PDF order"
+    assert fetch_attachment(browser, download, gateway.stack.services()) == b"%PDF order"
     replied = browser.submit(thread_path, thread_path + "/reply", {"text": "Approved on our side."})
     assert replied.status == 303
     to_associate = [
