@@ -157,11 +157,15 @@ def seed_demo(services: Services, read_mail: MailReader) -> DemoData:
         messaging.reply(writer, busy.thread.thread_id, draft, request)
 
     # 3. A thread to a partner whose domain takes verified TLS: the gateway's delivery, as it would record it.
-    lab = messaging.start_thread(
-        associate,
+    # The thread is made as the gateway makes it for a TLS recipient (no pickup link); the TLS
+    # send itself is not played locally (moto's SES has no TLS), only its record.
+    lab = messaging.send_from_mail(
+        associate.account,
         ["lee@lab.example"],
         Draft(subject="Lab results routing (demo)", text="Please route the results to the care team."),
+        [],
         request,
+        by_mail=frozenset({"lee@lab.example"}),
     )
     lee = services.accounts.username_for_email("lee@lab.example")
     if lee is not None:
