@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from chalice.app import Response
 
 from chalicelib import services as services_module
 from chalicelib.delivery_status import RecipientStatus, latest_statuses
-from chalicelib.drafts import parse_draft, parse_recipients
+from chalicelib.drafts import Draft, parse_draft, parse_recipients
 from chalicelib.errors import SealpostError
 from chalicelib.messaging import InboxItem, ThreadView
 from chalicelib.services import Services
@@ -148,35 +150,43 @@ def show(
 
 
 def reply(incoming: Incoming, thread_id: str) -> Response:
-    services = services_module.current()
-    form = incoming.form()
-    principal = authenticate_change(incoming, services, form)
-    try:
-        chosen = attachment_forms.draft_attachments(attachment_forms.chosen_in(form))
-        draft = parse_draft(None, form.get("text"), None, chosen, subject_required=False)
+    def send(services: Services, principal: Principal, draft: Draft) -> str:
         services.messaging.reply(principal, thread_id, draft, incoming.info())
-    except SealpostError as error:
-        if error.field is None and status_for(error) != 409:
-            raise
-        return show(incoming, thread_id, status=status_for(error), error=error, form=form)
-    attachment_forms.after_send(services, principal, thread_id)
-    return redirect(f"/threads/{thread_id}#reply-heading")
+        return f"/threads/{thread_id}#reply-heading"
+
+    return _send_from_thread_page(incoming, thread_id, send, with_subject=False)
 
 
 def continue_thread(incoming: Incoming, thread_id: str) -> Response:
+    def send(services: Services, principal: Principal, draft: Draft) -> str:
+        result = services.messaging.continue_thread(principal, thread_id, draft, incoming.info())
+        return f"/threads/{result.thread.thread_id}"
+
+    return _send_from_thread_page(incoming, thread_id, send, with_subject=True)
+
+
+def _send_from_thread_page(
+    incoming: Incoming,
+    thread_id: str,
+    send: Callable[[Services, Principal, Draft], str],
+    *,
+    with_subject: bool,
+) -> Response:
+    """A form on a thread's page that sends a message; errors show the page again with the draft kept."""
     services = services_module.current()
     form = incoming.form()
     principal = authenticate_change(incoming, services, form)
     try:
         chosen = attachment_forms.draft_attachments(attachment_forms.chosen_in(form))
-        draft = parse_draft(form.get("subject"), form.get("text"), None, chosen)
-        result = services.messaging.continue_thread(principal, thread_id, draft, incoming.info())
+        subject = form.get("subject") if with_subject else None
+        draft = parse_draft(subject, form.get("text"), None, chosen, subject_required=with_subject)
+        target = send(services, principal, draft)
     except SealpostError as error:
         if error.field is None and status_for(error) != 409:
             raise
         return show(incoming, thread_id, status=status_for(error), error=error, form=form)
     attachment_forms.after_send(services, principal, thread_id)
-    return redirect(f"/threads/{result.thread.thread_id}")
+    return redirect(target)
 
 
 def remove(incoming: Incoming, thread_id: str) -> Response:
