@@ -66,6 +66,8 @@ def test_the_stylesheet_is_served_and_cacheable(web: WebClient, stack: Any) -> N
     assert "max-age" in reply.header("cache-control")
     assert web.get("/static/..%2Fapp.py").status == 404
     assert web.get("/static/nothing.css").status == 404
+    for odd in ("a" * 300 + ".css", ".hidden.css", "sealpost.css%00.js", "%2e%2e%2fapp.py"):
+        assert web.get("/static/" + odd).status == 404, odd
 
 
 def test_a_page_may_widen_only_some_directives_and_only_to_an_origin() -> None:

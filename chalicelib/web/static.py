@@ -14,16 +14,19 @@ _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=ut
 
 
 @functools.cache
+def _available() -> frozenset[str]:
+    """The servable files, listed once: a request name is looked up here, never used as a path."""
+    return frozenset(p.name for p in _STATIC.iterdir() if p.is_file() and p.suffix in _TYPES)
+
+
+@functools.cache
 def _read(name: str) -> tuple[str, str]:
     path = _STATIC / name
     return path.read_text(encoding="utf-8"), _TYPES[path.suffix]
 
 
 def serve(name: str) -> Response:
-    # Only plain names of files that exist in the folder: no paths, no dot files.
-    if "/" in name or "\\" in name or name.startswith(".") or not (_STATIC / name).is_file():
-        raise NotFound("There is no such file.")
-    if Path(name).suffix not in _TYPES:
+    if name not in _available():
         raise NotFound("There is no such file.")
     body, content_type = _read(name)
     return Response(body=body, status_code=200, headers={"Content-Type": content_type})
