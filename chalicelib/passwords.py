@@ -99,10 +99,6 @@ def verify_password(stored_hash: str, candidate: str) -> bool:
         return False
 
 
-def needs_rehash(stored_hash: str) -> bool:
-    return _hasher.check_needs_rehash(stored_hash)
-
-
 @functools.cache
 def dummy_hash() -> str:
     """A hash to verify against when the user is unknown, so that timing does not tell."""

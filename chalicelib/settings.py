@@ -55,7 +55,6 @@ class Settings:
     max_attachment_bytes: int = 25 * 1024 * 1024
     inline_download_max_bytes: int = 4 * 1024 * 1024
     strikes_before_termination: int = 3
-    retention_days: int = 2192
     self_service_unlock: bool = False
     local_mode: bool = False
     plan_name: str = "Sealpost"
@@ -120,7 +119,6 @@ class Settings:
             max_attachment_bytes=reader.integer("MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, low=1, high=1024**3),
             inline_download_max_bytes=reader.integer("INLINE_DOWNLOAD_MAX_BYTES", 4 * 1024 * 1024, low=0, high=1024**3),
             strikes_before_termination=reader.integer("STRIKES_BEFORE_TERMINATION", 3, low=1, high=100),
-            retention_days=reader.integer("RETENTION_DAYS", 2192, low=1, high=36500),
             self_service_unlock=reader.flag("SELF_SERVICE_UNLOCK", False),
             local_mode=reader.flag("LOCAL_MODE", False),
             plan_name=reader.text("PLAN_NAME", "Sealpost"),

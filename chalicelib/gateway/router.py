@@ -156,14 +156,15 @@ class InboundRouter:
         associate = self._associate(mail)
         recipients = [a for a in mail.recipients if a not in (self._settings.gateway_address, associate.email)]
         answered = self._answered_thread(mail, associate)
-        if not recipients and answered is not None:
+        answered_emails = self._outside_emails(answered) if answered is not None else []
+        if not recipients:
             # A reply sent to the gateway alone (the Reply-To of our mail) goes back to its thread.
-            recipients = self._outside_emails(answered)
+            recipients = answered_emails
         if not recipients:
             return self._refuse_mail(notice, MailRefused(RefusalReason.NO_RECIPIENTS), request)
         outside = [a for a in recipients if not self._settings.is_internal_address(a)]
         inside = [a for a in recipients if self._settings.is_internal_address(a)]
-        join = answered if answered is not None and set(outside) <= set(self._outside_emails(answered)) else None
+        join = answered if answered is not None and set(outside) <= set(answered_emails) else None
         report = RouteReport(outcome="routed", internal=inside)
         content = _content(mail)
         if outside:
