@@ -7,7 +7,7 @@ from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, Cron, Request, Response, SNSEvent
 
-from chalicelib import clock, logs, services
+from chalicelib import clock, logs
 from chalicelib.web import (
     api,
     local_mail,
@@ -21,6 +21,7 @@ from chalicelib.web import (
 )
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.routing import escalate
+from chalicelib.wiring import services
 
 app = Chalice(app_name="sealpost")
 logs.configure()

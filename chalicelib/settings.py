@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from chalicelib import branding
-from chalicelib.audit_layout import PERIOD_MINUTES
+from chalicelib.audit.layout import PERIOD_MINUTES
 from chalicelib.errors import ConfigurationError
 
 CredentialScope = Literal["recipient", "thread"]

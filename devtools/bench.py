@@ -22,7 +22,7 @@ import botocore.session
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from moto import mock_aws
 
-from chalicelib.encryption import Binding, Encryptor
+from chalicelib.messaging.encryption import Binding, Encryptor
 
 SIZES = ((1024, "1 KB", 300), (100 * 1024, "100 KB", 100), (10 * 1024 * 1024, "10 MB", 4))
 

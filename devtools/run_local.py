@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from chalicelib import services as services_module
 from chalicelib.web.local_mail import captured_mail
+from chalicelib.wiring import services as services_module
 from devtools.provision import Provisioner
 from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, seed_associate, seed_demo
 

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.accounts import Account, Role, Status
-from chalicelib.audit import RequestInfo
-from chalicelib.domain_filter import RecipientNotAllowed
-from chalicelib.drafts import AttachmentInput, Draft
+from chalicelib.accounts.model import Account, Role, Status
+from chalicelib.accounts.passwords import check_new_password, hash_password
+from chalicelib.accounts.sessions import Principal
+from chalicelib.audit.records import RequestInfo
 from chalicelib.gateway.tls_decision import DecisionReason, TlsDecision, TlsDecisionCache, TlsVerdict
-from chalicelib.passwords import check_new_password, hash_password
-from chalicelib.services import Services
-from chalicelib.sessions import Principal
-from chalicelib.threads import Delivery, DeliveryState
+from chalicelib.messaging.domain_filter import RecipientNotAllowed
+from chalicelib.messaging.drafts import AttachmentInput, Draft
+from chalicelib.messaging.model import Delivery, DeliveryState
+from chalicelib.wiring.services import Services
 
 DEMO_ASSOCIATE = "associate@plan.example"
 DEMO_ASSOCIATE_PASSWORD = "local demo associate passphrase"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import boto3
 
-from chalicelib import services
+from chalicelib.wiring import services
 from devtools.run_local import LOCAL_ENV
 from devtools.seed import DEMO_ASSOCIATE
 

@@ -18,12 +18,12 @@ import time_machine
 from chalice.test import Client
 from moto import mock_aws
 
-from chalicelib import services as services_module
-from chalicelib.accounts import Account
-from chalicelib.audit import Actor, AuditEvent, AuditLog, AuditRecord, RequestInfo
-from chalicelib.audit_digest import DigestWriter, SigningKey
-from chalicelib.audit_store import AuditStore
-from chalicelib.services import Services
+from chalicelib.accounts.model import Account
+from chalicelib.audit.digest import DigestWriter, SigningKey
+from chalicelib.audit.records import Actor, AuditEvent, AuditLog, AuditRecord, RequestInfo
+from chalicelib.audit.store import AuditStore
+from chalicelib.wiring import services as services_module
+from chalicelib.wiring.services import Services
 from devtools.provision import Provisioned, Provisioner
 from devtools.seed import seed_associate
 from tests.support import DEMO_PASSWORD, PORTAL_URL, WebClient
@@ -226,7 +226,7 @@ class CliRun:
 @pytest.fixture
 def audit_cli(audit_stack: AuditStack) -> Callable[..., CliRun]:
     """Run ``sealpost-audit`` in-process against the audit bucket and signing key, at time ``at`` if given."""
-    from chalicelib.audit_cli import main
+    from chalicelib.audit.cli import main
 
     def run(*args: str, at: str | None = None) -> CliRun:
         out, err = io.StringIO(), io.StringIO()
@@ -408,12 +408,12 @@ class Gateway:
 def gateway(stack: Stack, chalice_client: Client, mail_peers: Any, monkeypatch: pytest.MonkeyPatch) -> Gateway:
     """TLS decisions wired to the local DNS/SMTP/HTTPS peers, and every SES send recorded."""
     from chalicelib import aws_clients
-    from chalicelib import services as services_module
     from chalicelib.gateway.dns_lookup import DnsPythonLookup
     from chalicelib.gateway.mta_sts import HttpsPolicyFetcher, MtaStsLookup
     from chalicelib.gateway.tls_decision import TlsDecider, TlsDecisionCache, TlsDecisions
     from chalicelib.gateway.tls_probe import StartTlsProbe
     from chalicelib.settings import Settings
+    from chalicelib.wiring import services as services_module
 
     def peers_decisions(settings: Settings, **_: Any) -> TlsDecisions:
         dns = DnsPythonLookup(mail_peers.dns.resolver(), timeout=0.5)

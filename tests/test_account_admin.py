@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.accounts import Account
+from chalicelib.accounts.model import Account
 from tests.conftest import PARTNER_PASSWORD
 from tests.support import WebClient, link_in, mail_text, sent_mail
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import time_machine
 
-from chalicelib.accounts import Account
-from chalicelib.audit import RECORD_COLUMNS, SHARDS, Actor, AuditEvent, AuditLog, RequestInfo
-from chalicelib.sessions import COOKIE_NAME
+from chalicelib.accounts.model import Account
+from chalicelib.accounts.sessions import COOKIE_NAME
+from chalicelib.audit.records import RECORD_COLUMNS, SHARDS, Actor, AuditEvent, AuditLog, RequestInfo
 from tests.conftest import PARTNER_PASSWORD
 from tests.support import DEMO_PASSWORD, WebClient, audit_objects, audit_records, link_in, sent_mail
 

@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.audit import Actor, AuditEvent, AuditLog, RequestInfo
-from chalicelib.audit_cli import main, parse_time
+from chalicelib.audit.cli import main, parse_time
+from chalicelib.audit.records import Actor, AuditEvent, AuditLog, RequestInfo
 from devtools.provision import Provisioner
 from tests.conftest import CliRun, free_port, wait_for_port
 

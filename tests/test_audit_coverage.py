@@ -16,8 +16,8 @@ from typing import Any
 
 import time_machine
 
-from chalicelib.audit import RECORD_COLUMNS, AuditEvent
-from chalicelib.sessions import COOKIE_NAME
+from chalicelib.accounts.sessions import COOKIE_NAME
+from chalicelib.audit.records import RECORD_COLUMNS, AuditEvent
 from tests.conftest import PARTNER_PASSWORD, Gateway
 from tests.support import (
     DEMO_PASSWORD,
@@ -225,7 +225,7 @@ def test_the_life_of_a_message_sent_through_the_pickup_path(
     """`sealpost-audit history MESSAGE_ID` for a mail that went the pickup way: sent, notified, opened, replied."""
     import io
 
-    from chalicelib.audit_cli import main
+    from chalicelib.audit.cli import main
 
     report = gateway.inbound(mime("rita@plain.test", body=HARMLESS))
     message_id = report_message_id(gateway)

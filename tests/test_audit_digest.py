@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from chalicelib.audit import Actor, AuditEvent, RequestInfo
-from chalicelib.audit_digest import DigestChainError, DigestWriter, SigningKey, string_to_sign
-from chalicelib.audit_store import AuditStore, KeyHistory
+from chalicelib.audit.digest import DigestChainError, DigestWriter, SigningKey, string_to_sign
+from chalicelib.audit.records import Actor, AuditEvent, RequestInfo
+from chalicelib.audit.store import AuditStore, KeyHistory
 from chalicelib.errors import ConfigurationError
 from tests.support import audit_records
 

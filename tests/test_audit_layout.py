@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.audit import Actor, AuditEvent, AuditRecord, Outcome, RequestInfo, record_key
-from chalicelib.audit_layout import (
+from chalicelib.audit.layout import (
     PERIOD_MINUTES,
     Period,
     check_period_minutes,
@@ -20,6 +19,7 @@ from chalicelib.audit_layout import (
     periods_between,
     record_time,
 )
+from chalicelib.audit.records import Actor, AuditEvent, AuditRecord, Outcome, RequestInfo, record_key
 
 
 def at(text: str) -> datetime:

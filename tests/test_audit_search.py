@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.audit import RECORD_COLUMNS, Actor, AuditEvent, Outcome, RequestInfo
-from chalicelib.audit_search import TABLE_COLUMNS
+from chalicelib.audit.records import RECORD_COLUMNS, Actor, AuditEvent, Outcome, RequestInfo
+from chalicelib.audit.search import TABLE_COLUMNS
 from tests.conftest import CliRun
 
 DAY = "2026-03-04"

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.audit import AuditEvent
-from chalicelib.audit_digest import Digest, DigestLink, SignedDigest, SigningKey, string_to_sign
-from chalicelib.audit_layout import Period
-from chalicelib.audit_verify import Finding
+from chalicelib.audit.digest import Digest, DigestLink, SignedDigest, SigningKey, string_to_sign
+from chalicelib.audit.layout import Period
+from chalicelib.audit.records import AuditEvent
+from chalicelib.audit.verify import Finding
 from tests.conftest import CliRun
 
 DAY = "2026-03-04"

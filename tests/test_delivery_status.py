@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chalicelib.delivery_status import RecipientState, latest_statuses, status_of
-from chalicelib.threads import Delivery, DeliveryState, MessageRecord, StoredObject
+from chalicelib.messaging.delivery_status import RecipientState, latest_statuses, status_of
+from chalicelib.messaging.model import Delivery, DeliveryState, MessageRecord, StoredObject
 
 THREAD = "t" * 32
 

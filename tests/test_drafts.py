@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.drafts import MAX_SUBJECT, parse_attachments, parse_draft, parse_recipients, safe_filename
 from chalicelib.errors import InvalidRequest
+from chalicelib.messaging.drafts import MAX_SUBJECT, parse_attachments, parse_draft, parse_recipients, safe_filename
 
 
 def test_subject_lines_are_single_clean_lines() -> None:

@@ -12,7 +12,7 @@ import pytest
 from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
 from moto import mock_aws
 
-from chalicelib.encryption import SUITE, Binding, Encryptor, IntegrityError, seal
+from chalicelib.messaging.encryption import SUITE, Binding, Encryptor, IntegrityError, seal
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from chalicelib.gateway.mime_intake import (
     parse_mail,
     safe_filename,
 )
-from chalicelib.mailer import Mailer, OutgoingMail
+from chalicelib.mail.mailer import Mailer, OutgoingMail
 from chalicelib.settings import Settings
 
 GATEWAY = "secure@gateway.plan.example"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.accounts import Account, Role, Status
-from chalicelib.gateway.outbound import FileContent, SecureContent, TlsDelivery, secure_subject
-from chalicelib.mailer import Mailer
+from chalicelib.accounts.model import Account, Role, Status
+from chalicelib.mail.mailer import Mailer
+from chalicelib.mail.secure_mail import FileContent, SecureContent, TlsDelivery, secure_subject
 from chalicelib.settings import Settings
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.html_sanitize import sanitize
+from chalicelib.messaging.html_sanitize import sanitize
 
 
 def test_scripts_handlers_styles_and_dangerous_links_are_removed() -> None:

@@ -15,7 +15,8 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from chalicelib.audit import (
+from chalicelib.audit.layout import PERIOD_MINUTES
+from chalicelib.audit.records import (
     RECORD_COLUMNS,
     RECORDS_PREFIX,
     SHARDS,
@@ -26,7 +27,6 @@ from chalicelib.audit import (
     RequestInfo,
     record_key,
 )
-from chalicelib.audit_layout import PERIOD_MINUTES
 from chalicelib.settings import Settings
 from devtools.provision import CREATORS, NOT_LOCAL, load_template
 

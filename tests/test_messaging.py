@@ -150,7 +150,7 @@ def test_a_full_thread_continues_in_a_new_linked_thread(conversation: Conversati
 def test_concurrent_last_places_cannot_pass_twelve(conversation: Conversation, stack: Any, monkeypatch: Any) -> None:
     fill(conversation, until=11)
     # Two senders read the thread at 11; both try to write message 12.
-    from chalicelib.messaging import MessagingService
+    from chalicelib.messaging.service import MessagingService
 
     real = MessagingService._previous_message
     calls: list[int] = []
@@ -381,7 +381,7 @@ def test_html_bodies_are_kept_as_sent_and_shown_sanitised(
     shown = associate_web.get(f"/api/threads/{sent['thread']['thread_id']}").json["messages"][0]["html"]
     assert "<b>there</b>" in shown
     assert "script" not in shown and "onclick" not in shown and "javascript" not in shown
-    from chalicelib.messaging import MessageContent
+    from chalicelib.messaging.service import MessageContent
 
     services = stack.services()
     record = services.threads.messages(sent["thread"]["thread_id"])[0]
@@ -500,7 +500,7 @@ def kms_fault(monkeypatch: pytest.MonkeyPatch) -> Any:
     from botocore.awsrequest import AWSResponse
     from botocore.exceptions import EndpointConnectionError
 
-    from chalicelib import services as services_module
+    from chalicelib.wiring import services as services_module
 
     real_session = botocore.session.get_session
 
@@ -558,7 +558,7 @@ def test_kms_trouble_while_reading_gives_503_not_an_integrity_error(
 def test_a_failed_s3_write_leaves_no_record_pointing_at_a_missing_object(
     conversation: Conversation, stack: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.message_store import MessageStore
+    from chalicelib.messaging.message_store import MessageStore
 
     real_put = MessageStore.put
     calls: list[str] = []

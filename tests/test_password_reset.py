@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import time_machine
 
-from chalicelib.accounts import Account
+from chalicelib.accounts.model import Account
 from tests.conftest import PARTNER_PASSWORD
 from tests.support import PORTAL_URL, WebClient, audit_records, mail_text, sent_mail
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from argon2 import extract_parameters
 
-from chalicelib import passwords
+from chalicelib.accounts import passwords
 from chalicelib.errors import PasswordRejected
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import time_machine
 
-from chalicelib.accounts import Account
-from chalicelib.sessions import COOKIE_NAME
+from chalicelib.accounts.model import Account
+from chalicelib.accounts.sessions import COOKIE_NAME
 from tests.conftest import PARTNER_PASSWORD
 from tests.support import WebClient
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.accounts import Account
-from chalicelib.signin import CAPS_LOCK_WARNING
+from chalicelib.accounts.model import Account
+from chalicelib.accounts.signin import CAPS_LOCK_WARNING
 from tests.conftest import PARTNER_PASSWORD
 from tests.support import WebClient
 
@@ -83,7 +83,7 @@ def test_unknown_user_and_wrong_password_are_indistinguishable(
 
 
 def test_unknown_user_names_are_checked_against_a_dummy_hash(web: WebClient, stack: Any, monkeypatch: Any) -> None:
-    from chalicelib import signin
+    from chalicelib.accounts import signin
 
     checked: list[str] = []
     real_verify = signin.verify_password

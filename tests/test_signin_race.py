@@ -20,13 +20,13 @@ from botocore.config import Config
 from moto import mock_aws
 
 from chalicelib import clock
-from chalicelib.accounts import Account, AccountRepository, Role, Status
-from chalicelib.audit import AuditLog, RequestInfo
+from chalicelib.accounts.model import Account, AccountRepository, Role, Status
+from chalicelib.accounts.passwords import hash_password
+from chalicelib.accounts.sessions import SessionService
+from chalicelib.accounts.signin import SignInService
+from chalicelib.audit.records import AuditLog, RequestInfo
 from chalicelib.errors import AccountLocked, InvalidCredentials
-from chalicelib.passwords import hash_password
-from chalicelib.sessions import SessionService
 from chalicelib.settings import Settings
-from chalicelib.signin import SignInService
 from devtools.provision import Provisioner
 
 THREADS = 50

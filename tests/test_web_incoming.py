@@ -126,7 +126,7 @@ def test_malformed_forms_are_a_400(web: WebClient, stack: Any) -> None:
 
 
 def test_an_unexpected_failure_is_a_generic_500_without_details(web: WebClient, stack: Any, monkeypatch: Any) -> None:
-    from chalicelib import signin
+    from chalicelib.accounts import signin
 
     def explode(*_: Any, **__: Any) -> None:
         raise RuntimeError("secret detail that must not leak")

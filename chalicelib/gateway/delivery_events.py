@@ -12,11 +12,11 @@ import logging
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.accounts import Account, AccountRepository, Status
-from chalicelib.audit import Actor, AuditEvent, AuditLog, RequestInfo
+from chalicelib.accounts.model import Account, AccountRepository, Status
+from chalicelib.audit.records import Actor, AuditEvent, AuditLog, RequestInfo
 from chalicelib.gateway.idempotency import Idempotency
-from chalicelib.pickup import PickupService
-from chalicelib.threads import Delivery, DeliveryState, ThreadRepository
+from chalicelib.messaging.model import Delivery, DeliveryState, ThreadRepository
+from chalicelib.messaging.pickup import PickupService
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from email.policy import default as default_policy
 from enum import StrEnum
 from typing import Any
 
-from chalicelib.accounts import EMAIL_PATTERN
+from chalicelib.accounts.model import EMAIL_PATTERN
 from chalicelib.errors import SealpostError
-from chalicelib.mail_headers import header_value
+from chalicelib.mail.headers import header_value
 from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -28,21 +28,21 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import clock
-from chalicelib.accounts import Account, AccountRepository, Role, Status
-from chalicelib.audit import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
-from chalicelib.drafts import AttachmentInput, Draft
+from chalicelib.accounts.model import Account, AccountRepository, Role, Status
+from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.gateway.content_scan import ScanResult, scan_mail
 from chalicelib.gateway.idempotency import Idempotency
 from chalicelib.gateway.mime_intake import InboundMail, Limits, MailRefused, RefusalReason, check_receipt, parse_mail
-from chalicelib.gateway.outbound import FileContent, SecureContent, TlsDelivery
 from chalicelib.gateway.tls_decision import TlsDecision, TlsDecisions
-from chalicelib.mailer import Mailer, MailNotSent, OutgoingMail
-from chalicelib.messaging import MessagingService, SendResult
-from chalicelib.pickup import PickupService
+from chalicelib.mail.mailer import Mailer, MailNotSent, OutgoingMail
+from chalicelib.mail.secure_mail import FileContent, SecureContent, TlsDelivery
+from chalicelib.messaging.drafts import AttachmentInput, Draft
+from chalicelib.messaging.model import Delivery, DeliveryState, Thread, ThreadRepository
+from chalicelib.messaging.pickup import PickupService
+from chalicelib.messaging.service import MessagingService, SendResult
+from chalicelib.messaging.uploads import StagedFile
 from chalicelib.settings import Settings
-from chalicelib.threads import Delivery, DeliveryState, Thread, ThreadRepository
-from chalicelib.uploads import StagedFile
 
 log = logging.getLogger(__name__)
 

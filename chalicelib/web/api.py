@@ -6,14 +6,14 @@ from typing import Any
 
 from chalice.app import Response
 
-from chalicelib import services as services_module
-from chalicelib.accounts import Account
-from chalicelib.sessions import Principal, csrf_token_for
-from chalicelib.signin import SignedIn
+from chalicelib.accounts.model import Account
+from chalicelib.accounts.sessions import Principal, csrf_token_for
+from chalicelib.accounts.signin import SignedIn
 from chalicelib.web.guard import authenticate, authenticate_change, check_same_origin
 from chalicelib.web.incoming import Incoming, text_field
 from chalicelib.web.pickup_pages import FORGOT_ANSWER
 from chalicelib.web.responses import cleared_session_cookie, json_response, session_cookie, with_cookies
+from chalicelib.wiring import services as services_module
 
 
 def _me(account: Account, csrf_token: str) -> dict[str, Any]:

@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from chalicelib.drafts import MAX_ATTACHMENTS
+from chalicelib.accounts.sessions import Principal
 from chalicelib.errors import InvalidRequest
-from chalicelib.services import Services
-from chalicelib.sessions import Principal
-from chalicelib.uploads import PendingUpload, UploadTicket
+from chalicelib.messaging.drafts import MAX_ATTACHMENTS
+from chalicelib.messaging.uploads import PendingUpload, UploadTicket
 from chalicelib.web.responses import allow_source
+from chalicelib.wiring.services import Services
 
 RECEIVED_PATH = "/uploads/received"
 _FIELD = re.compile(r"^attachment-(\d{1,3})$")

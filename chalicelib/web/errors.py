@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from chalicelib import errors
-from chalicelib.accounts import StaleAccount
-from chalicelib.encryption import IntegrityError
+from chalicelib.accounts.model import StaleAccount
+from chalicelib.messaging.encryption import IntegrityError
 
 _STATUS: dict[type[errors.SealpostError], int] = {
     errors.InvalidRequest: 400,

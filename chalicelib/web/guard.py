@@ -15,12 +15,12 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
+from chalicelib.accounts.sessions import COOKIE_NAME, Principal
+from chalicelib.accounts.tokens import looks_like_token
 from chalicelib.errors import CrossSiteRequestRejected
-from chalicelib.services import Services
-from chalicelib.sessions import COOKIE_NAME, Principal
-from chalicelib.tokens import looks_like_token
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.responses import cookie_header
+from chalicelib.wiring.services import Services
 
 FORM_COOKIE = "__Host-sealpost_form"
 CSRF_FIELD = "csrf_token"

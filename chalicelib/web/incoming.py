@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 from chalice.app import Request
 
-from chalicelib.audit import RequestInfo
+from chalicelib.audit.records import RequestInfo
 from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 MAX_FORM_BYTES = 64 * 1024

@@ -14,10 +14,10 @@ from email.message import EmailMessage
 
 from chalice.app import Response
 
-from chalicelib import services as services_module
 from chalicelib.errors import NotFound, ServiceUnavailable
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.pages import render
+from chalicelib.wiring import services as services_module
 
 
 @dataclass(frozen=True)

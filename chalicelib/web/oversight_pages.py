@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from chalice.app import Response
 
-from chalicelib import services as services_module
 from chalicelib.errors import SealpostError
 from chalicelib.gateway.tls_decision import TlsDecision
 from chalicelib.web.errors import status_for
 from chalicelib.web.guard import authenticate
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.pages import render
+from chalicelib.wiring import services as services_module
 
 VERDICT_LABELS = {
     "tls_verified": ("TLS, verified", "good"),

@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 from chalice.app import Response
 
-from chalicelib import services as services_module
-from chalicelib.accounts import Account
+from chalicelib.accounts.model import Account
+from chalicelib.accounts.sessions import Principal
 from chalicelib.branding import NEUTRAL
 from chalicelib.errors import (
     AccountLocked,
@@ -18,8 +18,6 @@ from chalicelib.errors import (
     LinkNotValid,
     SealpostError,
 )
-from chalicelib.services import Services
-from chalicelib.sessions import Principal
 from chalicelib.templating import render_html
 from chalicelib.web.errors import status_for
 from chalicelib.web.guard import (
@@ -39,6 +37,8 @@ from chalicelib.web.responses import (
     session_cookie,
     with_cookies,
 )
+from chalicelib.wiring import services as services_module
+from chalicelib.wiring.services import Services
 
 HOME = "/home"
 ACCOUNTS = "/accounts"

@@ -6,14 +6,14 @@ from typing import Any
 
 from chalice.app import Response
 
-from chalicelib import services as services_module
+from chalicelib.accounts.tokens import TokenState
 from chalicelib.errors import AccountLocked, InvalidCredentials, LinkNotValid, SealpostError
-from chalicelib.tokens import TokenState
 from chalicelib.web.errors import status_for
 from chalicelib.web.guard import anonymous_form_token, authenticate_change, check_anonymous_form
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.pages import render
 from chalicelib.web.responses import redirect, session_cookie, with_cookies
+from chalicelib.wiring import services as services_module
 
 FORGOT_ANSWER = (
     "If the user name or mail address matches an account, we have sent a link to choose a new password. "

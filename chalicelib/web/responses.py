@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice.app import Response
 
-from chalicelib.sessions import COOKIE_NAME
+from chalicelib.accounts.sessions import COOKIE_NAME
 
 _nonce: contextvars.ContextVar[str] = contextvars.ContextVar("csp_nonce", default="")
 # Origins a page adds to one CSP directive for its own response (the staging bucket a

@@ -6,13 +6,11 @@ from collections.abc import Callable
 
 from chalice.app import Response
 
-from chalicelib import services as services_module
-from chalicelib.delivery_status import RecipientStatus, latest_statuses
-from chalicelib.drafts import Draft, parse_draft, parse_recipients
+from chalicelib.accounts.sessions import Principal
 from chalicelib.errors import SealpostError
-from chalicelib.messaging import InboxItem, ThreadView
-from chalicelib.services import Services
-from chalicelib.sessions import Principal
+from chalicelib.messaging.delivery_status import RecipientStatus, latest_statuses
+from chalicelib.messaging.drafts import Draft, parse_draft, parse_recipients
+from chalicelib.messaging.service import InboxItem, ThreadView
 from chalicelib.web import attachment_forms
 from chalicelib.web.errors import status_for
 from chalicelib.web.guard import authenticate, authenticate_change
@@ -20,6 +18,8 @@ from chalicelib.web.incoming import Incoming
 from chalicelib.web.pages import render, safe_next
 from chalicelib.web.responses import redirect
 from chalicelib.web.threads_api import download as api_download
+from chalicelib.wiring import services as services_module
+from chalicelib.wiring.services import Services
 
 NEW_DRAFT = "new"
 

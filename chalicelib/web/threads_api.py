@@ -6,15 +6,15 @@ from typing import Any
 
 from chalice.app import Response
 
-from chalicelib import services as services_module
-from chalicelib.downloads import content_disposition
-from chalicelib.drafts import parse_draft, parse_recipients
-from chalicelib.messaging import InboxItem, MessageView, SendResult, ThreadView
-from chalicelib.sessions import Principal
-from chalicelib.threads import Thread
+from chalicelib.accounts.sessions import Principal
+from chalicelib.messaging.downloads import content_disposition
+from chalicelib.messaging.drafts import parse_draft, parse_recipients
+from chalicelib.messaging.model import Thread
+from chalicelib.messaging.service import InboxItem, MessageView, SendResult, ThreadView
 from chalicelib.web.guard import authenticate, authenticate_change
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.responses import json_response, redirect
+from chalicelib.wiring import services as services_module
 
 # A message's JSON may carry up to 200,000 characters of text and 500,000 of HTML.
 MESSAGE_JSON_LIMIT = 4 * 1024 * 1024

@@ -25,23 +25,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from chalicelib import clock
-from chalicelib.account_admin import AccountAdmin, PreparedPartner, require_associate
-from chalicelib.accounts import Account, AccountRepository, Role, Status, UsernameTaken
-from chalicelib.audit import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
-from chalicelib.domain_filter import DomainFilter
-from chalicelib.drafts import Draft
+from chalicelib.accounts.admin import AccountAdmin, PreparedPartner, require_associate
+from chalicelib.accounts.model import Account, AccountRepository, Role, Status, UsernameTaken
+from chalicelib.accounts.sessions import Principal
+from chalicelib.accounts.tokens import IssuedToken, TokenPurpose
+from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.dynamo import Transaction, TransactionCancelled
-from chalicelib.encryption import Binding, Encryptor, IntegrityError
 from chalicelib.errors import Conflict, InvalidRequest, NotFound
-from chalicelib.gateway.outbound import FileContent, SecureContent, TlsDelivery
-from chalicelib.html_sanitize import sanitize
-from chalicelib.mailer import MailNotSent
-from chalicelib.message_store import MessageStore, attachment_key, content_key, subject_key
-from chalicelib.notifications import Notifier
-from chalicelib.pickup import PickupService
-from chalicelib.sessions import Principal
-from chalicelib.settings import Settings
-from chalicelib.threads import (
+from chalicelib.mail.mailer import MailNotSent
+from chalicelib.mail.notices import Notifier
+from chalicelib.mail.secure_mail import FileContent, SecureContent, TlsDelivery
+from chalicelib.messaging.domain_filter import DomainFilter
+from chalicelib.messaging.drafts import Draft
+from chalicelib.messaging.encryption import Binding, Encryptor, IntegrityError
+from chalicelib.messaging.html_sanitize import sanitize
+from chalicelib.messaging.message_store import MessageStore, attachment_key, content_key, subject_key
+from chalicelib.messaging.model import (
     AttachmentRecord,
     Delivery,
     DeliveryState,
@@ -53,8 +52,9 @@ from chalicelib.threads import (
     new_id,
     new_reference_code,
 )
-from chalicelib.tokens import IssuedToken, TokenPurpose
-from chalicelib.uploads import StagedFile, UploadService
+from chalicelib.messaging.pickup import PickupService
+from chalicelib.messaging.uploads import StagedFile, UploadService
+from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.accounts import Account, AccountRepository, Status
-from chalicelib.audit import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
-from chalicelib.credentials import CredentialService
+from chalicelib.accounts.credentials import CredentialService
+from chalicelib.accounts.model import Account, AccountRepository, Status
+from chalicelib.accounts.sessions import Principal
+from chalicelib.accounts.signin import SignedIn, SignInService
+from chalicelib.accounts.tokens import IssuedToken, LinkToken, TokenPurpose, TokenState, TokenStore
+from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import InvalidRequest, LinkNotValid, NotFound
-from chalicelib.notifications import Notifier
-from chalicelib.sessions import Principal
+from chalicelib.mail.notices import Notifier
+from chalicelib.messaging.model import Thread, ThreadRepository
 from chalicelib.settings import Settings
-from chalicelib.signin import SignedIn, SignInService
-from chalicelib.threads import Thread, ThreadRepository
-from chalicelib.tokens import IssuedToken, LinkToken, TokenPurpose, TokenState, TokenStore
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from chalicelib.audit import RECORDS_PREFIX
+from chalicelib.audit.records import RECORDS_PREFIX
 
 DIGESTS_PREFIX = "digests/"
 PERIOD_MINUTES = (5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440)

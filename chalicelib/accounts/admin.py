@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.accounts import (
+from chalicelib.accounts.model import (
     Account,
     AccountRepository,
     Role,
@@ -24,7 +24,9 @@ from chalicelib.accounts import (
     validate_email,
     validate_username,
 )
-from chalicelib.audit import AuditEvent, AuditLog, Outcome, RequestInfo
+from chalicelib.accounts.sessions import Principal
+from chalicelib.accounts.tokens import IssuedToken, TokenPurpose, TokenStore
+from chalicelib.audit.records import AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import (
     AccessDenied,
     AccountAlreadyExists,
@@ -33,10 +35,8 @@ from chalicelib.errors import (
     NotFound,
     SealpostError,
 )
-from chalicelib.mailer import Mailer, MailNotSent, OutgoingMail
-from chalicelib.sessions import Principal
+from chalicelib.mail.mailer import Mailer, MailNotSent, OutgoingMail
 from chalicelib.settings import Settings
-from chalicelib.tokens import IssuedToken, TokenPurpose, TokenStore
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib.accounts import Account
-from chalicelib.mailer import Mailer, MailNotSent, OutgoingMail
+from chalicelib.accounts.model import Account
+from chalicelib.mail.mailer import Mailer, MailNotSent, OutgoingMail
 from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -6,33 +6,33 @@ import threading
 from dataclasses import dataclass
 
 from chalicelib import aws_clients
-from chalicelib.account_admin import AccountAdmin
-from chalicelib.accounts import AccountRepository
-from chalicelib.audit import AuditLog
-from chalicelib.audit_digest import DigestWriter, SigningKey
-from chalicelib.audit_store import AuditStore
-from chalicelib.credentials import CredentialService
-from chalicelib.domain_filter import DomainFilter
-from chalicelib.downloads import DownloadService
-from chalicelib.encryption import Encryptor
+from chalicelib.accounts.admin import AccountAdmin
+from chalicelib.accounts.credentials import CredentialService
+from chalicelib.accounts.model import AccountRepository
+from chalicelib.accounts.password_reset import PasswordReset
+from chalicelib.accounts.sessions import SessionService
+from chalicelib.accounts.signin import SignInService
+from chalicelib.accounts.tokens import TokenStore
+from chalicelib.audit.digest import DigestWriter, SigningKey
+from chalicelib.audit.records import AuditLog
+from chalicelib.audit.store import AuditStore
 from chalicelib.gateway.delivery_events import DeliveryEvents
 from chalicelib.gateway.idempotency import Idempotency
-from chalicelib.gateway.outbound import TlsDelivery
 from chalicelib.gateway.router import InboundRouter
 from chalicelib.gateway.tls_decision import TlsDecisions, from_settings
-from chalicelib.mailer import Mailer
-from chalicelib.message_store import MessageStore
-from chalicelib.messaging import MessagingService
-from chalicelib.notifications import Notifier
-from chalicelib.oversight import Oversight
-from chalicelib.password_reset import PasswordReset
-from chalicelib.pickup import PickupService
-from chalicelib.sessions import SessionService
+from chalicelib.mail.mailer import Mailer
+from chalicelib.mail.notices import Notifier
+from chalicelib.mail.secure_mail import TlsDelivery
+from chalicelib.messaging.domain_filter import DomainFilter
+from chalicelib.messaging.downloads import DownloadService
+from chalicelib.messaging.encryption import Encryptor
+from chalicelib.messaging.message_store import MessageStore
+from chalicelib.messaging.model import ThreadRepository
+from chalicelib.messaging.pickup import PickupService
+from chalicelib.messaging.service import MessagingService
+from chalicelib.messaging.uploads import UploadService
+from chalicelib.oversight.mail_policy import Oversight
 from chalicelib.settings import Settings
-from chalicelib.signin import SignInService
-from chalicelib.threads import ThreadRepository
-from chalicelib.tokens import TokenStore
-from chalicelib.uploads import UploadService
 
 
 @dataclass(frozen=True)

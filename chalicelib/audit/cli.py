@@ -26,12 +26,12 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import aws_clients, clock
-from chalicelib.audit import AuditLog, Outcome
-from chalicelib.audit_digest import DigestChainError, DigestWriter, SigningKey
-from chalicelib.audit_layout import PERIOD_MINUTES
-from chalicelib.audit_search import FORMATS, HISTORY_COLUMNS, Query, check_event_patterns, history, render, search
-from chalicelib.audit_store import AuditStore
-from chalicelib.audit_verify import Report, Verifier
+from chalicelib.audit.digest import DigestChainError, DigestWriter, SigningKey
+from chalicelib.audit.layout import PERIOD_MINUTES
+from chalicelib.audit.records import AuditLog, Outcome
+from chalicelib.audit.search import FORMATS, HISTORY_COLUMNS, Query, check_event_patterns, history, render, search
+from chalicelib.audit.store import AuditStore
+from chalicelib.audit.verify import Report, Verifier
 from chalicelib.errors import ConfigurationError
 
 _AGO = re.compile(r"^(\d+)([mhd])$")

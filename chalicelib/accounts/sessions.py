@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.accounts import Account, AccountRepository, Status
-from chalicelib.audit import Actor, AuditEvent, AuditLog, RequestInfo
+from chalicelib.accounts.model import Account, AccountRepository, Status
+from chalicelib.accounts.tokens import looks_like_token, token_hash
+from chalicelib.audit.records import Actor, AuditEvent, AuditLog, RequestInfo
 from chalicelib.dynamo import as_int, is_conditional_failure, unavailable_on_outage
 from chalicelib.errors import AuthenticationRequired, SessionExpired
 from chalicelib.settings import Settings
-from chalicelib.tokens import looks_like_token, token_hash
 
 COOKIE_NAME = "__Host-sealpost_session"
 # Writing last_seen on every request would double the writes; a minute of slack

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.account_admin import AccountAdmin, require_associate
-from chalicelib.accounts import Account
-from chalicelib.audit import AuditLog, RequestInfo
+from chalicelib.accounts.admin import AccountAdmin, require_associate
+from chalicelib.accounts.model import Account
+from chalicelib.accounts.sessions import Principal
+from chalicelib.audit.records import AuditLog, RequestInfo
 from chalicelib.dynamo import unavailable_on_outage
 from chalicelib.errors import InvalidRequest
 from chalicelib.gateway.dns_lookup import normalize_domain
 from chalicelib.gateway.tls_decision import TlsDecision, TlsDecisionCache
-from chalicelib.sessions import Principal
-from chalicelib.threads import BlockedAttempt, ThreadRepository
+from chalicelib.messaging.model import BlockedAttempt, ThreadRepository
 
 MAX_DECISIONS = 500
 

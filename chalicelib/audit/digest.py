@@ -40,8 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from chalicelib import clock
-from chalicelib.audit import RECORDS_PREFIX, Actor, AuditEvent, AuditLog, Outcome, RequestInfo
-from chalicelib.audit_layout import (
+from chalicelib.audit.layout import (
     DIGESTS_PREFIX,
     Period,
     check_period_minutes,
@@ -51,7 +50,8 @@ from chalicelib.audit_layout import (
     record_day_prefix,
     record_time,
 )
-from chalicelib.audit_store import AuditStore, KeyHistory, StoredObject
+from chalicelib.audit.records import RECORDS_PREFIX, Actor, AuditEvent, AuditLog, Outcome, RequestInfo
+from chalicelib.audit.store import AuditStore, KeyHistory, StoredObject
 from chalicelib.errors import ConfigurationError
 
 if TYPE_CHECKING:

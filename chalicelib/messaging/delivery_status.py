@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from chalicelib.threads import Delivery, DeliveryState, MessageRecord
+from chalicelib.messaging.model import Delivery, DeliveryState, MessageRecord
 
 
 class RecipientState(StrEnum):

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import clock
 from chalicelib.errors import ServiceUnavailable
-from chalicelib.mail_headers import header_value
+from chalicelib.mail.headers import header_value
 from chalicelib.templating import render_html, render_text
 
 log = logging.getLogger(__name__)

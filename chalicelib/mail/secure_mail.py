@@ -14,9 +14,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from chalicelib import clock
-from chalicelib.accounts import Account
-from chalicelib.mail_headers import header_value
-from chalicelib.mailer import Mailer, address
+from chalicelib.accounts.model import Account
+from chalicelib.mail.headers import header_value
+from chalicelib.mail.mailer import Mailer, address
 from chalicelib.settings import Settings
 
 SECURE_TAG = "[Secure]"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.audit_layout import day_of_prefix, days_between, record_day_prefix, record_hour_prefix, record_time
+from chalicelib.audit.layout import day_of_prefix, days_between, record_day_prefix, record_hour_prefix, record_time
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

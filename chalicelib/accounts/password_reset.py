@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from chalicelib.accounts import Account, AccountRepository, Status, normalize_username, validate_email
-from chalicelib.audit import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
-from chalicelib.credentials import CredentialService
+from chalicelib.accounts.credentials import CredentialService
+from chalicelib.accounts.model import Account, AccountRepository, Status, normalize_username, validate_email
+from chalicelib.accounts.tokens import TokenPurpose, TokenStore
+from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import InvalidRequest, LinkNotValid
-from chalicelib.mailer import Mailer, MailNotSent, OutgoingMail
+from chalicelib.mail.mailer import Mailer, MailNotSent, OutgoingMail
 from chalicelib.settings import Settings
-from chalicelib.tokens import TokenPurpose, TokenStore
 
 RESET_TTL_SECONDS = 10 * 60
 # One reset mail per account per minute at most: no mail bombing through this form.

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 
 from chalicelib import clock
-from chalicelib.accounts import Account, AccountRepository, Role
-from chalicelib.audit import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
+from chalicelib.accounts.model import Account, AccountRepository, Role
+from chalicelib.accounts.sessions import Principal
+from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import AccessDenied, SealpostError
-from chalicelib.notifications import Notifier
-from chalicelib.sessions import Principal
+from chalicelib.mail.notices import Notifier
+from chalicelib.messaging.model import BLOCK_LOG_DAYS, BlockedAttempt, ThreadRepository
 from chalicelib.settings import Settings
-from chalicelib.threads import BLOCK_LOG_DAYS, BlockedAttempt, ThreadRepository
 
 log = logging.getLogger(__name__)
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chalicelib.accounts import Account, AccountRepository, Status
-from chalicelib.audit import AuditEvent, AuditLog, RequestInfo
+from chalicelib.accounts.model import Account, AccountRepository, Status
+from chalicelib.accounts.passwords import check_new_password, hash_password, verify_password
+from chalicelib.accounts.sessions import Principal, SessionService
+from chalicelib.accounts.signin import CAPS_LOCK_WARNING, SignedIn, read_password
+from chalicelib.accounts.tokens import TokenPurpose, TokenStore
+from chalicelib.audit.records import AuditEvent, AuditLog, RequestInfo
 from chalicelib.errors import AccountLocked, InvalidCredentials, InvalidRequest, LinkNotValid
-from chalicelib.mailer import Mailer, MailNotSent, OutgoingMail
-from chalicelib.passwords import check_new_password, hash_password, verify_password
-from chalicelib.sessions import Principal, SessionService
+from chalicelib.mail.mailer import Mailer, MailNotSent, OutgoingMail
 from chalicelib.settings import Settings
-from chalicelib.signin import CAPS_LOCK_WARNING, SignedIn, read_password
-from chalicelib.tokens import TokenPurpose, TokenStore
 
 log = logging.getLogger(__name__)
 

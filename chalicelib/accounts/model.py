@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.audit import Actor
+from chalicelib.audit.records import Actor
 from chalicelib.dynamo import (
     Transaction,
     TransactionCancelled,

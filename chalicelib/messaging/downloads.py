@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from chalicelib.audit import RequestInfo
+from chalicelib.accounts.sessions import Principal
+from chalicelib.audit.records import RequestInfo
 from chalicelib.errors import NotFound, SealpostError
-from chalicelib.messaging import Attachment, MessagingService
-from chalicelib.sessions import Principal
+from chalicelib.messaging.service import Attachment, MessagingService
 from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)

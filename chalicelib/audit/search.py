@@ -17,8 +17,8 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
-from chalicelib.audit import RECORD_COLUMNS, AuditEvent
-from chalicelib.audit_store import AuditStore
+from chalicelib.audit.records import RECORD_COLUMNS, AuditEvent
+from chalicelib.audit.store import AuditStore
 
 OutputFormat = Literal["table", "jsonl", "csv"]
 FORMATS: tuple[OutputFormat, ...] = ("table", "jsonl", "csv")

@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.accounts import validate_email
+from chalicelib.accounts.model import validate_email
 from chalicelib.errors import InvalidRequest
 
 MAX_SUBJECT = 200

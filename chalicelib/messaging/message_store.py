@@ -13,9 +13,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.encryption import IntegrityError, sha256_hex
 from chalicelib.errors import ServiceUnavailable
-from chalicelib.threads import StoredObject
+from chalicelib.messaging.encryption import IntegrityError, sha256_hex
+from chalicelib.messaging.model import StoredObject
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from chalicelib import clock
-from chalicelib.audit_digest import InvalidDigest, SignedDigest, SigningKey, is_digest_key, read_digest
-from chalicelib.audit_layout import (
+from chalicelib.audit.digest import InvalidDigest, SignedDigest, SigningKey, is_digest_key, read_digest
+from chalicelib.audit.layout import (
     DAY,
     DIGESTS_PREFIX,
     Period,
@@ -31,7 +31,7 @@ from chalicelib.audit_layout import (
     periods_between,
     record_time,
 )
-from chalicelib.audit_store import AuditStore, KeyHistory
+from chalicelib.audit.store import AuditStore, KeyHistory
 
 # A period's digest counts as missing once this long has passed since the period ended
 # (the writer runs hourly); before that its records are reported as not yet covered.

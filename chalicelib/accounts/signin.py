@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.accounts import Account, AccountRepository, Status, guard_key, validate_username
-from chalicelib.audit import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
+from chalicelib.accounts.model import Account, AccountRepository, Status, guard_key, validate_username
+from chalicelib.accounts.passwords import dummy_hash, verify_password
+from chalicelib.accounts.sessions import Principal, Session, SessionService
+from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import AccountClosed, AccountLocked, InvalidCredentials, InvalidRequest
-from chalicelib.passwords import dummy_hash, verify_password
-from chalicelib.sessions import Principal, Session, SessionService
 from chalicelib.settings import Settings
 
 MAX_PASSWORD_INPUT = 1024
