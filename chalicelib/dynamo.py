@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -114,3 +115,19 @@ class Transaction:
                     for r in exc.response.get("CancellationReasons", [])
                 ]
                 raise TransactionCancelled(reasons) from None
+
+
+@dataclass(frozen=True)
+class TableStore:
+    """Base of the repositories: one DynamoDB table (a boto3 ``Table``), built on first use by
+    ``table_factory``, never at import."""
+
+    table_factory: Callable[[], Any]
+
+    @property
+    def table(self) -> Any:
+        return self.table_factory()
+
+    @property
+    def table_name(self) -> str:
+        return str(self.table.name)

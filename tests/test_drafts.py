@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import InvalidRequest
-from chalicelib.messaging.drafts import MAX_SUBJECT, parse_attachments, parse_draft, parse_recipients, safe_filename
+from chalicelib.limits import MAX_SUBJECT
+from chalicelib.messaging.drafts import attachment_filename, parse_attachments, parse_draft, parse_recipients
 
 
 def test_subject_lines_are_single_clean_lines() -> None:
@@ -34,11 +35,11 @@ def test_an_html_body_may_stand_without_text() -> None:
 
 
 def test_file_names_lose_paths_and_control_characters() -> None:
-    assert safe_filename("C:\\Users\\x\\report.pdf") == "report.pdf"
-    assert safe_filename("../../etc/passwd") == "passwd"
-    assert safe_filename("lab\u0007\nresults.pdf") == "lab results.pdf"
+    assert attachment_filename("C:\\Users\\x\\report.pdf") == "report.pdf"
+    assert attachment_filename("../../etc/passwd") == "passwd"
+    assert attachment_filename("lab\u0007\nresults.pdf") == "lab results.pdf"
     with pytest.raises(InvalidRequest):
-        safe_filename("../..")
+        attachment_filename("../..")
 
 
 def test_unknown_content_types_become_octet_stream() -> None:

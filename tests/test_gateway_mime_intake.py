@@ -16,13 +16,13 @@ from chalicelib.gateway.mime_intake import (
     Limits,
     MailRefused,
     RefusalReason,
+    attachment_filename,
     check_receipt,
-    header_value,
     parse_mail,
-    safe_filename,
 )
 from chalicelib.mail.mailer import Mailer, OutgoingMail
 from chalicelib.settings import Settings
+from chalicelib.text import one_line
 
 GATEWAY = "secure@gateway.plan.example"
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 4
@@ -376,12 +376,12 @@ def test_a_subject_that_tries_header_injection_comes_out_as_one_line(subject: st
 
 
 def test_header_value_removes_breaks_controls_and_bidi_overrides_and_bounds_length() -> None:
-    assert header_value("a\r\nb\tc\x00d\x85e\u2028f\u2029g") == "a b c d e f g"
-    assert header_value("invoice\u202egnp.exe") == "invoicegnp.exe"
-    assert header_value("caf\udcc3\udca9 ok") == "café ok"  # undecodable bytes as the parser keeps them
-    assert header_value("\udcff") == "\ufffd"
-    assert header_value("x" * 500, 10) == "x" * 10
-    assert header_value(None) == ""
+    assert one_line("a\r\nb\tc\x00d\x85e\u2028f\u2029g") == "a b c d e f g"
+    assert one_line("invoice\u202egnp.exe") == "invoicegnp.exe"
+    assert one_line("caf\udcc3\udca9 ok") == "café ok"  # undecodable bytes as the parser keeps them
+    assert one_line("\udcff") == "\ufffd"
+    assert one_line("x" * 500, 10) == "x" * 10
+    assert one_line(None) == ""
 
 
 @pytest.mark.parametrize(
@@ -400,7 +400,7 @@ def test_header_value_removes_breaks_controls_and_bidi_overrides_and_bounds_leng
     ],
 )
 def test_attachment_names_are_sanitised(raw: str | None, content_type: str, expected: str) -> None:
-    assert safe_filename(raw, content_type, 3) == expected
+    assert attachment_filename(raw, content_type, 3) == expected
 
 
 def test_an_rfc2231_filename_is_decoded_then_sanitised() -> None:

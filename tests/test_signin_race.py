@@ -20,10 +20,11 @@ from botocore.config import Config
 from moto import mock_aws
 
 from chalicelib import clock
-from chalicelib.accounts.model import Account, AccountRepository, Role, Status
+from chalicelib.accounts.model import Account, Role, Status
 from chalicelib.accounts.passwords import hash_password
 from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.signin import SignInService
+from chalicelib.accounts.store import AccountRepository
 from chalicelib.audit.records import AuditLog, RequestInfo
 from chalicelib.errors import AccountLocked, InvalidCredentials
 from chalicelib.settings import Settings

@@ -14,18 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.accounts.model import (
-    Account,
-    AccountRepository,
-    Role,
-    Status,
-    UsernameTaken,
-    validate_display_name,
-    validate_email,
-    validate_username,
-)
+from chalicelib.accounts.model import Account, Role, Status, validate_display_name, validate_username
 from chalicelib.accounts.sessions import Principal
+from chalicelib.accounts.store import AccountRepository, UsernameTaken
 from chalicelib.accounts.tokens import IssuedToken, TokenPurpose, TokenStore
+from chalicelib.addresses import validate_email
 from chalicelib.audit.records import AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import (
     AccessDenied,
@@ -35,7 +28,8 @@ from chalicelib.errors import (
     NotFound,
     SealpostError,
 )
-from chalicelib.mail.mailer import Mailer, MailNotSent, OutgoingMail
+from chalicelib.mail.mailer import MailNotSent
+from chalicelib.mail.notices import Notifier
 from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,29 +69,22 @@ def require_associate(principal: Principal, audit: AuditLog, request: RequestInf
     raise AccessDenied("Only associates of the plan can do this.")
 
 
+@dataclass(frozen=True)
 class AccountAdmin:
-    def __init__(
-        self,
-        settings: Settings,
-        accounts: AccountRepository,
-        tokens: TokenStore,
-        mailer: Mailer,
-        audit: AuditLog,
-    ) -> None:
-        self._settings = settings
-        self._accounts = accounts
-        self._tokens = tokens
-        self._mailer = mailer
-        self._audit = audit
+    settings: Settings
+    accounts: AccountRepository
+    tokens: TokenStore
+    notifier: Notifier
+    audit: AuditLog
 
     # --- create and invite ------------------------------------------------------------
 
     @property
     def tokens_table(self) -> str:
-        return self._tokens.table_name
+        return self.tokens.table_name
 
     def save_token(self, issued: IssuedToken) -> None:
-        self._tokens.save(issued)
+        self.tokens.save(issued)
 
     def prepare_partner(
         self,
@@ -123,18 +110,18 @@ class AccountAdmin:
             thread_id=thread_id,
         )
         ttl = (
-            self._settings.pickup_ttl_seconds
+            self.settings.pickup_ttl_seconds
             if link_purpose is TokenPurpose.PICKUP
-            else self._settings.invitation_ttl_seconds
+            else self.settings.invitation_ttl_seconds
         )
-        invitation = self._tokens.issue(
+        invitation = self.tokens.issue(
             link_purpose, account.username, ttl, thread_id=link_thread_id or thread_id, created_by=associate.username
         )
         return PreparedPartner(account=account, invitation=invitation)
 
     def validate_partner_address(self, raw_email: Any, field: str = "email") -> str:
         email = validate_email(raw_email, field)
-        if self._settings.is_internal_address(email):
+        if self.settings.is_internal_address(email):
             raise InvalidRequest(
                 "This address is on the plan's own domain; associates sign in with their work account.",
                 field=field,
@@ -148,27 +135,27 @@ class AccountAdmin:
         raw_display_name: Any,
         request: RequestInfo,
     ) -> CreatedAccount:
-        require_associate(associate, self._audit, request, "create_account")
+        require_associate(associate, self.audit, request, "create_account")
         email = self.validate_partner_address(raw_email)
         display_name = validate_display_name(raw_display_name)
-        claim_email = self._settings.credential_scope == "recipient"
-        if claim_email and self._accounts.username_for_email(email) is not None:
+        claim_email = self.settings.credential_scope == "recipient"
+        if claim_email and self.accounts.username_for_email(email) is not None:
             raise AccountAlreadyExists()
         for _ in range(_USERNAME_ATTEMPTS):
             prepared = self.prepare_partner(associate.account, email, display_name)
             account = prepared.account
-            self._audit.record(
+            self.audit.record(
                 AuditEvent.ACCOUNT_CREATED,
                 actor=associate.actor,
                 request=request,
                 account=account.username,
-                detail={"role": str(Role.PARTNER), "credential_scope": self._settings.credential_scope},
+                detail={"role": str(Role.PARTNER), "credential_scope": self.settings.credential_scope},
             )
             try:
-                self._accounts.create(
+                self.accounts.create(
                     account,
                     claim_email=claim_email,
-                    also_put=((self._tokens.table_name, prepared.invitation.item()),),
+                    also_put=((self.tokens.table_name, prepared.invitation.item()),),
                 )
             except UsernameTaken:
                 self.record_aborted(associate, account, request, "username_taken")
@@ -181,25 +168,25 @@ class AccountAdmin:
         raise Conflict("Could not find a free user name. Please try again.")
 
     def resend_invitation(self, associate: Principal, raw_username: Any, request: RequestInfo) -> Account:
-        require_associate(associate, self._audit, request, "resend_invitation")
+        require_associate(associate, self.audit, request, "resend_invitation")
         account = self._partner(raw_username)
         if account.status is not Status.INVITED:
             raise Conflict("This account is already registered; there is no invitation to send.")
-        invitation = self._tokens.issue(
+        invitation = self.tokens.issue(
             TokenPurpose.INVITATION,
             account.username,
-            self._settings.invitation_ttl_seconds,
+            self.settings.invitation_ttl_seconds,
             thread_id=account.thread_id,
             created_by=associate.account.username,
         )
-        self._audit.record(
+        self.audit.record(
             AuditEvent.ACCOUNT_CREATED,
             actor=associate.actor,
             request=request,
             account=account.username,
             reason="invitation_resent",
         )
-        self._tokens.save(invitation)
+        self.tokens.save(invitation)
         if not self.send_invitation(associate.account, account, invitation.secret):
             raise MailNotSent()
         return account
@@ -207,26 +194,11 @@ class AccountAdmin:
     def send_invitation(
         self, associate: Account, account: Account, secret: str, *, message_waiting: bool = False
     ) -> bool:
-        mail = OutgoingMail.from_templates(
-            to=account.email,
-            subject=f"{self._settings.plan_name}: your secure messaging account",
-            template="invitation",
-            plan_name=self._settings.plan_name,
-            associate_name=associate.display_name or associate.email,
-            username=account.username,
-            link=f"{self._settings.portal_url}/register/{secret}",
-            valid_hours=self._settings.invitation_ttl_seconds // 3600,
-            message_waiting=message_waiting,
-        )
-        try:
-            self._mailer.send(mail)
-        except MailNotSent:
-            # The account is complete; the associate can resend the invitation.
-            return False
-        return True
+        # When it is not sent, the account is complete and the associate can resend the invitation.
+        return self.notifier.invitation(associate, account, secret, message_waiting=message_waiting)
 
     def record_aborted(self, associate: Principal, account: Account, request: RequestInfo, reason: str) -> None:
-        self._audit.record(
+        self.audit.record(
             AuditEvent.ACCOUNT_CREATED,
             actor=associate.actor,
             request=request,
@@ -238,41 +210,41 @@ class AccountAdmin:
     # --- unlock and terminate ---------------------------------------------------------
 
     def unlock(self, associate: Principal, raw_username: Any, request: RequestInfo) -> Account:
-        require_associate(associate, self._audit, request, "unlock_account")
+        require_associate(associate, self.audit, request, "unlock_account")
         account = self._partner(raw_username)
         if account.status is Status.TERMINATED:
             raise Conflict("This account has been terminated and cannot be unlocked.")
-        if not account.is_locked(self._settings.lockout_threshold):
+        if not account.is_locked(self.settings.lockout_threshold):
             raise Conflict("This account is not locked.")
-        self._audit.record(
+        self.audit.record(
             AuditEvent.ACCOUNT_UNLOCKED, actor=associate.actor, request=request, account=account.username
         )
-        self._accounts.unlock(account.username, associate.account.username)
-        return self._accounts.require(account.username)
+        self.accounts.unlock(account.username, associate.account.username)
+        return self.accounts.require(account.username)
 
     def terminate(
         self, associate: Principal, raw_username: Any, request: RequestInfo, reason: str = "associate_request"
     ) -> Account:
-        require_associate(associate, self._audit, request, "terminate_account")
+        require_associate(associate, self.audit, request, "terminate_account")
         account = self._partner(raw_username)
         if account.status is Status.TERMINATED:
             raise Conflict("This account is already terminated.")
-        self._audit.record(
+        self.audit.record(
             AuditEvent.ACCOUNT_TERMINATED,
             actor=associate.actor,
             request=request,
             account=account.username,
             reason=reason,
         )
-        self._accounts.terminate(account.username, associate.account.username)
-        return self._accounts.require(account.username)
+        self.accounts.terminate(account.username, associate.account.username)
+        return self.accounts.require(account.username)
 
     def list_partners(self, associate: Principal, request: RequestInfo) -> list[Account]:
-        require_associate(associate, self._audit, request, "list_accounts")
-        return sorted(self._accounts.list_by_role(Role.PARTNER), key=lambda a: a.created_at, reverse=True)
+        require_associate(associate, self.audit, request, "list_accounts")
+        return sorted(self.accounts.list_by_role(Role.PARTNER), key=lambda a: a.created_at, reverse=True)
 
     def _partner(self, raw_username: Any) -> Account:
-        account = self._accounts.get(validate_username(raw_username))
+        account = self.accounts.get(validate_username(raw_username))
         if account is None or account.role is not Role.PARTNER:
             raise NotFound("There is no business-partner account with this user name.")
         return account

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.accounts.model import Account, AccountRepository, Status
+from chalicelib.accounts.model import Account, Status
 from chalicelib.accounts.passwords import check_new_password, hash_password, verify_password
 from chalicelib.accounts.sessions import Principal, SessionService
-from chalicelib.accounts.signin import CAPS_LOCK_WARNING, SignedIn, read_password
+from chalicelib.accounts.signin import SignedIn, failure_answer, read_password
+from chalicelib.accounts.store import AccountRepository
 from chalicelib.accounts.tokens import TokenPurpose, TokenStore
 from chalicelib.audit.records import AuditEvent, AuditLog, RequestInfo
-from chalicelib.errors import AccountLocked, InvalidCredentials, InvalidRequest, LinkNotValid
-from chalicelib.mail.mailer import Mailer, MailNotSent, OutgoingMail
+from chalicelib.errors import InvalidRequest, LinkNotValid
+from chalicelib.mail.notices import Notifier
 from chalicelib.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def _new_password(raw: Any, account: Account, raw_confirmation: Any = None) -> str:
@@ -25,27 +24,19 @@ def _new_password(raw: Any, account: Account, raw_confirmation: Any = None) -> s
     return check_new_password(password, context=(account.username, account.email))
 
 
+@dataclass(frozen=True)
 class CredentialService:
-    def __init__(
-        self,
-        settings: Settings,
-        accounts: AccountRepository,
-        tokens: TokenStore,
-        sessions: SessionService,
-        mailer: Mailer,
-        audit: AuditLog,
-    ) -> None:
-        self._settings = settings
-        self._accounts = accounts
-        self._tokens = tokens
-        self._sessions = sessions
-        self._mailer = mailer
-        self._audit = audit
+    settings: Settings
+    accounts: AccountRepository
+    tokens: TokenStore
+    sessions: SessionService
+    notifier: Notifier
+    audit: AuditLog
 
     def invited_account(self, secret: str, purpose: TokenPurpose = TokenPurpose.INVITATION) -> Account:
         """The account an invitation (or first pickup) link is for, if the link is still good; does not use it up."""
-        token = self._tokens.peek(secret, purpose)
-        account = self._accounts.get(token.username)
+        token = self.tokens.peek(secret, purpose)
+        account = self.accounts.get(token.username)
         if account is None or account.status is not Status.INVITED:
             raise LinkNotValid()
         return account
@@ -61,7 +52,7 @@ class CredentialService:
         """First sign-in from an invitation or pickup link: choose the password, then start a session."""
         account = self.invited_account(secret, purpose)
         password_hash = hash_password(_new_password(raw_password, account, raw_confirmation))
-        self._audit.record(
+        self.audit.record(
             AuditEvent.PASSWORD_SET,
             actor=account.actor,
             request=request,
@@ -69,10 +60,10 @@ class CredentialService:
             thread_id=account.thread_id,
             reason=f"registration_{purpose}",
         )
-        self._tokens.consume(secret, purpose)
-        self._accounts.set_password(account.username, password_hash, expected_generation=account.session_generation)
-        fresh = self._accounts.require(account.username)
-        secret_for_cookie, session = self._sessions.start(fresh)
+        self.tokens.consume(secret, purpose)
+        self.accounts.set_password(account.username, password_hash, expected_generation=account.session_generation)
+        fresh = self.accounts.require(account.username)
+        secret_for_cookie, session = self.sessions.start(fresh)
         return SignedIn(account=fresh, session_secret=secret_for_cookie, session=session)
 
     def change_password(
@@ -84,45 +75,32 @@ class CredentialService:
         new_password = _new_password(raw_new, account, raw_confirmation)
         if not account.password_hash or not verify_password(account.password_hash, current):
             # A wrong current password counts toward the lockout like any failed sign-in.
-            count = self._accounts.count_failure("ACCOUNT#" + account.username, self._settings.lockout_threshold)
-            if count is None or count >= self._settings.lockout_threshold:
-                raise AccountLocked()
-            warning = CAPS_LOCK_WARNING if count == self._settings.lockout_threshold - 1 else None
-            raise InvalidCredentials(
-                warning=warning, message="The current password is not correct.", field="current_password"
+            threshold = self.settings.lockout_threshold
+            count = self.accounts.count_failure("ACCOUNT#" + account.username, threshold)
+            raise failure_answer(
+                count, threshold, message="The current password is not correct.", field="current_password"
             )
-        self._audit.record(
+        self.audit.record(
             AuditEvent.PASSWORD_CHANGED, actor=principal.actor, request=request, account=account.username
         )
-        self._accounts.set_password(
+        self.accounts.set_password(
             account.username, hash_password(new_password), expected_generation=account.session_generation
         )
-        self._sessions.end(principal.session)
-        fresh = self._accounts.require(account.username)
-        secret, session = self._sessions.start(fresh)
+        self.sessions.end(principal.session)
+        fresh = self.accounts.require(account.username)
+        secret, session = self.sessions.start(fresh)
         self._notify_password_changed(fresh)
         return SignedIn(account=fresh, session_secret=secret, session=session)
 
     def set_new_password(self, account: Account, raw_password: Any, raw_confirmation: Any) -> None:
         """Store a new password after a verified reset (ends every session) and mail a notice."""
         password_hash = hash_password(_new_password(raw_password, account, raw_confirmation))
-        self._accounts.set_password(account.username, password_hash, expected_generation=account.session_generation)
+        self.accounts.set_password(account.username, password_hash, expected_generation=account.session_generation)
         self._notify_password_changed(account)
 
     def check_new_password(self, account: Account, raw_password: Any, raw_confirmation: Any) -> None:
         _new_password(raw_password, account, raw_confirmation)
 
     def _notify_password_changed(self, account: Account) -> None:
-        mail = OutgoingMail.from_templates(
-            to=account.email,
-            subject=f"{self._settings.plan_name}: your password was changed",
-            template="password_changed",
-            plan_name=self._settings.plan_name,
-            username=account.username,
-            support_contact=self._settings.support_contact,
-        )
-        try:
-            self._mailer.send(mail)
-        except MailNotSent:
-            # The change itself is done and audited; the notice is a courtesy.
-            log.warning("password-change notice not sent")
+        # The change itself is done and audited; the notice is a courtesy.
+        self.notifier.password_changed(account)

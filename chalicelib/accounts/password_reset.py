@@ -7,15 +7,17 @@ deployment enables self-service unlock.
 
 from __future__ import annotations
 
-import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.accounts.credentials import CredentialService
-from chalicelib.accounts.model import Account, AccountRepository, Status, normalize_username, validate_email
+from chalicelib.accounts.model import Account, Status, normalize_username
+from chalicelib.accounts.store import AccountRepository
 from chalicelib.accounts.tokens import TokenPurpose, TokenStore
+from chalicelib.addresses import validate_email
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import InvalidRequest, LinkNotValid
-from chalicelib.mail.mailer import Mailer, MailNotSent, OutgoingMail
+from chalicelib.mail.notices import Notifier
 from chalicelib.settings import Settings
 
 RESET_TTL_SECONDS = 10 * 60
@@ -23,22 +25,14 @@ RESET_TTL_SECONDS = 10 * 60
 MIN_INTERVAL_SECONDS = 60
 
 
+@dataclass(frozen=True)
 class PasswordReset:
-    def __init__(
-        self,
-        settings: Settings,
-        accounts: AccountRepository,
-        tokens: TokenStore,
-        credentials: CredentialService,
-        mailer: Mailer,
-        audit: AuditLog,
-    ) -> None:
-        self._settings = settings
-        self._accounts = accounts
-        self._tokens = tokens
-        self._credentials = credentials
-        self._mailer = mailer
-        self._audit = audit
+    settings: Settings
+    accounts: AccountRepository
+    tokens: TokenStore
+    credentials: CredentialService
+    notifier: Notifier
+    audit: AuditLog
 
     def _matching(self, identifier: str) -> list[Account]:
         if "@" in identifier:
@@ -46,10 +40,10 @@ class PasswordReset:
                 email = validate_email(identifier, "identifier")
             except InvalidRequest:
                 email = None
-            by_email = self._accounts.list_by_email(email) if email else []
+            by_email = self.accounts.list_by_email(email) if email else []
             if by_email:
                 return by_email
-        account = self._accounts.get(normalize_username(identifier))
+        account = self.accounts.get(normalize_username(identifier))
         return [account] if account else []
 
     def request(self, raw_identifier: Any, request: RequestInfo) -> None:
@@ -65,29 +59,19 @@ class PasswordReset:
             if account.status is Status.TERMINATED or not account.password_hash:
                 self._record_request(account, Outcome.FAILURE, "not_eligible", request)
                 continue
-            if not self._accounts.note_reset_request(account.username, MIN_INTERVAL_SECONDS):
+            if not self.accounts.note_reset_request(account.username, MIN_INTERVAL_SECONDS):
                 self._record_request(account, Outcome.FAILURE, "too_soon", request)
                 continue
-            issued = self._tokens.issue(TokenPurpose.RESET, account.username, RESET_TTL_SECONDS)
+            issued = self.tokens.issue(TokenPurpose.RESET, account.username, RESET_TTL_SECONDS)
             self._record_request(account, Outcome.SUCCESS, None, request)
-            self._tokens.save(issued)
-            mail = OutgoingMail.from_templates(
-                to=account.email,
-                subject=f"{self._settings.plan_name}: reset your password",
-                template="reset",
-                plan_name=self._settings.plan_name,
-                username=account.username,
-                link=f"{self._settings.portal_url}/reset/{issued.secret}",
-                valid_minutes=RESET_TTL_SECONDS // 60,
-            )
+            self.tokens.save(issued)
             # The same answer either way; the audit record shows the request.
-            with contextlib.suppress(MailNotSent):
-                self._mailer.send(mail)
+            self.notifier.reset_link(account, issued.secret, RESET_TTL_SECONDS // 60)
 
     def _record_request(
         self, account: Account | None, outcome: Outcome, reason: str | None, request: RequestInfo
     ) -> None:
-        self._audit.record(
+        self.audit.record(
             AuditEvent.PASSWORD_RESET_REQUESTED,
             actor=Actor.anonymous(),
             request=request,
@@ -97,8 +81,8 @@ class PasswordReset:
         )
 
     def account_for(self, secret: str) -> Account:
-        token = self._tokens.peek(secret, TokenPurpose.RESET)
-        account = self._accounts.get(token.username)
+        token = self.tokens.peek(secret, TokenPurpose.RESET)
+        account = self.accounts.get(token.username)
         if account is None or account.status is Status.TERMINATED:
             raise LinkNotValid()
         return account
@@ -106,19 +90,19 @@ class PasswordReset:
     def complete(self, secret: str, raw_password: Any, raw_confirmation: Any, request: RequestInfo) -> Account:
         """Set the new password from a reset link. Returns the account as it is afterwards."""
         account = self.account_for(secret)
-        self._credentials.check_new_password(account, raw_password, raw_confirmation)
-        self._audit.record(
+        self.credentials.check_new_password(account, raw_password, raw_confirmation)
+        self.audit.record(
             AuditEvent.PASSWORD_RESET_COMPLETED, actor=account.actor, request=request, account=account.username
         )
-        self._tokens.consume(secret, TokenPurpose.RESET)
-        self._credentials.set_new_password(account, raw_password, raw_confirmation)
-        if account.is_locked(self._settings.lockout_threshold) and self._settings.self_service_unlock:
-            self._audit.record(
+        self.tokens.consume(secret, TokenPurpose.RESET)
+        self.credentials.set_new_password(account, raw_password, raw_confirmation)
+        if account.is_locked(self.settings.lockout_threshold) and self.settings.self_service_unlock:
+            self.audit.record(
                 AuditEvent.ACCOUNT_UNLOCKED,
                 actor=account.actor,
                 request=request,
                 account=account.username,
                 reason="self_service_reset",
             )
-            self._accounts.unlock(account.username, "self-service-reset")
-        return self._accounts.require(account.username)
+            self.accounts.unlock(account.username, "self-service-reset")
+        return self.accounts.require(account.username)

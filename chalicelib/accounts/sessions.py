@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.accounts.model import Account, AccountRepository, Status
+from chalicelib.accounts.model import Account, Status
+from chalicelib.accounts.store import AccountRepository
 from chalicelib.accounts.tokens import looks_like_token, token_hash
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, RequestInfo
 from chalicelib.dynamo import as_int, is_conditional_failure, unavailable_on_outage
@@ -72,18 +73,12 @@ def csrf_token_for(session_secret: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+@dataclass(frozen=True)
 class SessionService:
-    def __init__(
-        self,
-        settings: Settings,
-        table_factory: Callable[[], Any],
-        accounts: AccountRepository,
-        audit: AuditLog,
-    ) -> None:
-        self._settings = settings
-        self._table_factory = table_factory
-        self._accounts = accounts
-        self._audit = audit
+    settings: Settings
+    table_factory: Callable[[], Any]
+    accounts: AccountRepository
+    audit: AuditLog
 
     def start(self, account: Account) -> tuple[str, Session]:
         """A new session for ``account``; returns the secret for the cookie and the session."""
@@ -98,7 +93,7 @@ class SessionService:
             last_seen=now,
         )
         with unavailable_on_outage("sessions"):
-            self._table_factory().put_item(
+            self.table_factory().put_item(
                 Item={
                     "pk": session.token_hash,
                     "username": session.username,
@@ -106,7 +101,7 @@ class SessionService:
                     "generation": session.generation,
                     "created_at": now,
                     "last_seen": now,
-                    "expires_at": now + self._settings.session_absolute_seconds,
+                    "expires_at": now + self.settings.session_absolute_seconds,
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
@@ -117,20 +112,20 @@ class SessionService:
         if not secret or not looks_like_token(secret):
             raise AuthenticationRequired()
         with unavailable_on_outage("sessions"):
-            item = self._table_factory().get_item(Key={"pk": token_hash(secret)}, ConsistentRead=True).get("Item")
+            item = self.table_factory().get_item(Key={"pk": token_hash(secret)}, ConsistentRead=True).get("Item")
         if not item:
             raise AuthenticationRequired()
         session = Session.from_item(item)
         now = clock.epoch_seconds()
-        if now - session.created_at >= self._settings.session_absolute_seconds:
+        if now - session.created_at >= self.settings.session_absolute_seconds:
             self._expire(session, "absolute_timeout", request)
-        if now - session.last_seen >= self._settings.session_idle_seconds:
+        if now - session.last_seen >= self.settings.session_idle_seconds:
             self._expire(session, "idle_timeout", request)
-        account = self._accounts.get(session.username)
+        account = self.accounts.get(session.username)
         if (
             account is None
             or account.status is not Status.ACTIVE
-            or account.is_locked(self._settings.lockout_threshold)
+            or account.is_locked(self.settings.lockout_threshold)
             or account.session_generation != session.generation
         ):
             self._delete(session.token_hash)
@@ -143,7 +138,7 @@ class SessionService:
         self._delete(session.token_hash)
 
     def _expire(self, session: Session, reason: str, request: RequestInfo) -> None:
-        self._audit.record(
+        self.audit.record(
             AuditEvent.SESSION_EXPIRED,
             actor=Actor(id=session.username, role=session.role),
             request=request,
@@ -155,12 +150,12 @@ class SessionService:
 
     def _delete(self, pk: str) -> None:
         with unavailable_on_outage("sessions"):
-            self._table_factory().delete_item(Key={"pk": pk})
+            self.table_factory().delete_item(Key={"pk": pk})
 
     def _touch(self, session: Session, now: int) -> None:
         with unavailable_on_outage("sessions"):
             try:
-                self._table_factory().update_item(
+                self.table_factory().update_item(
                     Key={"pk": session.token_hash},
                     UpdateExpression="SET last_seen = :now",
                     ConditionExpression="attribute_exists(pk) AND last_seen < :now",

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.accounts.model import Account, AccountRepository, Status, guard_key, validate_username
+from chalicelib.accounts.model import Account, Status, guard_key, validate_username
 from chalicelib.accounts.passwords import dummy_hash, verify_password
 from chalicelib.accounts.sessions import Principal, Session, SessionService
+from chalicelib.accounts.store import AccountRepository
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import AccountClosed, AccountLocked, InvalidCredentials, InvalidRequest
 from chalicelib.settings import Settings
@@ -40,62 +41,61 @@ def read_password(raw: Any, field: str = "password") -> str:
     return raw
 
 
+def failure_answer(
+    count: int | None, threshold: int, *, message: str | None = None, field: str | None = None
+) -> InvalidCredentials | AccountLocked:
+    """R3: what a failed attempt answers once counted: locked at the threshold, a warning one before."""
+    if count is None or count >= threshold:
+        return AccountLocked()
+    warning = CAPS_LOCK_WARNING if count == threshold - 1 else None
+    return InvalidCredentials(warning=warning, message=message, field=field)
+
+
+@dataclass(frozen=True)
 class SignInService:
-    def __init__(
-        self,
-        settings: Settings,
-        accounts: AccountRepository,
-        sessions: SessionService,
-        audit: AuditLog,
-    ) -> None:
-        self._settings = settings
-        self._accounts = accounts
-        self._sessions = sessions
-        self._audit = audit
+    settings: Settings
+    accounts: AccountRepository
+    sessions: SessionService
+    audit: AuditLog
 
     def sign_in(self, raw_username: Any, raw_password: Any, request: RequestInfo) -> SignedIn:
         username = validate_username(raw_username)
         password = read_password(raw_password)
-        account = self._accounts.get(username)
+        account = self.accounts.get(username)
         registered = account is not None and account.password_hash is not None
         # Always one argon2 verification, so that timing does not tell unknown names apart.
         correct = verify_password(account.password_hash if registered else dummy_hash(), password)  # type: ignore[union-attr, arg-type]
         if account is None:
-            key, expires_at = guard_key(username, self._settings.unknown_user_guard_seconds)
-            count = self._accounts.count_failure(key, self._settings.lockout_threshold, expires_at)
+            key, expires_at = guard_key(username, self.settings.unknown_user_guard_seconds)
+            count = self.accounts.count_failure(key, self.settings.lockout_threshold, expires_at)
             self._record_failure(None, "unknown_account", count, request)
             raise self._failure(count)
         if not (registered and correct):
-            count = self._accounts.count_failure("ACCOUNT#" + username, self._settings.lockout_threshold)
+            count = self.accounts.count_failure("ACCOUNT#" + username, self.settings.lockout_threshold)
             self._record_failure(account, "wrong_password" if registered else "not_registered", count, request)
             raise self._failure(count)
         # The right password from here on.
-        if account.is_locked(self._settings.lockout_threshold):
+        if account.is_locked(self.settings.lockout_threshold):
             self._record_failure(account, "locked", None, request)
             raise AccountLocked()
         if account.status is Status.TERMINATED:
             self._record_failure(account, "terminated", None, request)
             raise AccountClosed()
         # Audit first: if the record cannot be written, nobody is signed in.
-        self._audit.record(AuditEvent.SIGNIN_SUCCEEDED, actor=account.actor, request=request, account=account.username)
-        if not self._accounts.clear_failures(account.username, self._settings.lockout_threshold):
+        self.audit.record(AuditEvent.SIGNIN_SUCCEEDED, actor=account.actor, request=request, account=account.username)
+        if not self.accounts.clear_failures(account.username, self.settings.lockout_threshold):
             # Locked (or terminated) between our read and this write by a parallel attempt.
             self._record_failure(account, "locked", None, request)
             raise AccountLocked()
-        secret, session = self._sessions.start(account)
+        secret, session = self.sessions.start(account)
         return SignedIn(account=account, session_secret=secret, session=session)
 
     def _failure(self, count: int | None) -> InvalidCredentials | AccountLocked:
-        threshold = self._settings.lockout_threshold
-        if count is None or count >= threshold:
-            return AccountLocked()
-        if count == threshold - 1:
-            return InvalidCredentials(warning=CAPS_LOCK_WARNING)
-        return InvalidCredentials()
+        return failure_answer(count, self.settings.lockout_threshold)
 
     def _record_failure(self, account: Account | None, reason: str, count: int | None, request: RequestInfo) -> None:
         target = account.username if account else None
-        self._audit.record(
+        self.audit.record(
             AuditEvent.SIGNIN_FAILED,
             actor=Actor.anonymous(),
             request=request,
@@ -104,8 +104,8 @@ class SignInService:
             reason=reason,
             detail={"failed_attempts": count} if count is not None else None,
         )
-        if count is not None and count == self._settings.lockout_threshold and account is not None:
-            self._audit.record(
+        if count is not None and count == self.settings.lockout_threshold and account is not None:
+            self.audit.record(
                 AuditEvent.ACCOUNT_LOCKED,
                 actor=Actor.system(),
                 request=request,
@@ -115,18 +115,18 @@ class SignInService:
             )
 
     def sign_out(self, principal: Principal, request: RequestInfo) -> None:
-        self._audit.record(
+        self.audit.record(
             AuditEvent.SIGNED_OUT, actor=principal.actor, request=request, account=principal.account.username
         )
-        self._sessions.end(principal.session)
+        self.sessions.end(principal.session)
 
     def sign_out_everywhere(self, principal: Principal, request: RequestInfo) -> None:
-        self._audit.record(
+        self.audit.record(
             AuditEvent.SESSIONS_REVOKED,
             actor=principal.actor,
             request=request,
             account=principal.account.username,
             reason="user_request",
         )
-        self._accounts.end_all_sessions(principal.account.username)
-        self._sessions.end(principal.session)
+        self.accounts.end_all_sessions(principal.account.username)
+        self.sessions.end(principal.session)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.dynamo import as_int, is_conditional_failure, unavailable_on_outage
+from chalicelib.dynamo import TableStore, as_int, is_conditional_failure, unavailable_on_outage
 from chalicelib.errors import LinkNotValid
 
 # token_urlsafe(32) gives 43 characters; anything else is not one of ours.
@@ -87,13 +86,9 @@ class IssuedToken:
         return self.token.to_item(self.secret)
 
 
-class TokenStore:
-    def __init__(self, table_factory: Callable[[], Any]) -> None:
-        self._table_factory = table_factory
+@dataclass(frozen=True)
+class TokenStore(TableStore):
 
-    @property
-    def table_name(self) -> str:
-        return str(self._table_factory().name)
 
     @staticmethod
     def issue(
@@ -115,14 +110,14 @@ class TokenStore:
 
     def save(self, issued: IssuedToken) -> None:
         with unavailable_on_outage("tokens"):
-            self._table_factory().put_item(Item=issued.item(), ConditionExpression="attribute_not_exists(pk)")
+            self.table.put_item(Item=issued.item(), ConditionExpression="attribute_not_exists(pk)")
 
     def find(self, secret: str, purpose: TokenPurpose) -> tuple[LinkToken, TokenState] | None:
         """The token and its state, also when used or expired (to offer a new link); None if unknown."""
         if not looks_like_token(secret):
             return None
         with unavailable_on_outage("tokens"):
-            item = self._table_factory().get_item(Key={"pk": token_hash(secret)}, ConsistentRead=True).get("Item")
+            item = self.table.get_item(Key={"pk": token_hash(secret)}, ConsistentRead=True).get("Item")
         if not item or item.get("purpose") != str(purpose):
             return None
         if "used_at" in item:
@@ -146,7 +141,7 @@ class TokenStore:
             raise LinkNotValid()
         with unavailable_on_outage("tokens"):
             try:
-                result = self._table_factory().update_item(
+                result = self.table.update_item(
                     Key={"pk": token_hash(secret)},
                     UpdateExpression="SET used_at = :now",
                     ConditionExpression=(

@@ -12,7 +12,8 @@ import logging
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.accounts.model import Account, AccountRepository, Status
+from chalicelib.accounts.model import Account, Status
+from chalicelib.accounts.store import AccountRepository
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, RequestInfo
 from chalicelib.gateway.idempotency import Idempotency
 from chalicelib.messaging.model import Delivery, DeliveryState, ThreadRepository

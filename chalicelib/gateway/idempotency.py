@@ -8,11 +8,10 @@ take the work over, while a concurrent duplicate backs off (and is retried by SN
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 from chalicelib import clock
-from chalicelib.dynamo import is_conditional_failure, unavailable_on_outage
+from chalicelib.dynamo import TableStore, is_conditional_failure, unavailable_on_outage
 from chalicelib.errors import ServiceUnavailable
 
 IN_PROGRESS_SECONDS = 10 * 60
@@ -29,9 +28,8 @@ def claim_key(*parts: str) -> str:
     return "IDEMPOTENCY#" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-class Idempotency:
-    def __init__(self, table_factory: Callable[[], Any]) -> None:
-        self._table_factory = table_factory
+@dataclass(frozen=True)
+class Idempotency(TableStore):
 
     def claim(self, *parts: str) -> bool:
         """True when this caller should do the work; False when it was already done."""
@@ -39,7 +37,7 @@ class Idempotency:
         now = clock.epoch_seconds()
         with unavailable_on_outage("idempotency"):
             try:
-                self._table_factory().put_item(
+                self.table.put_item(
                     Item={"pk": key, "state": "in_progress", "expires_at": now + IN_PROGRESS_SECONDS},
                     ConditionExpression="attribute_not_exists(pk) OR (#s = :busy AND expires_at < :now)",
                     ExpressionAttributeNames={"#s": "state"},
@@ -49,21 +47,21 @@ class Idempotency:
             except Exception as exc:
                 if not is_conditional_failure(exc):
                     raise
-            item = self._table_factory().get_item(Key={"pk": key}, ConsistentRead=True).get("Item") or {}
+            item = self.table.get_item(Key={"pk": key}, ConsistentRead=True).get("Item") or {}
         if item.get("state") == "done":
             return False
         raise AlreadyInProgress()
 
     def done(self, *parts: str) -> None:
         with unavailable_on_outage("idempotency"):
-            self._table_factory().put_item(
+            self.table.put_item(
                 Item={"pk": claim_key(*parts), "state": "done", "expires_at": clock.epoch_seconds() + KEEP_DONE_SECONDS}
             )
 
     def release(self, *parts: str) -> None:
         """Give the claim back after a failure, so the retry of the event does the work."""
         with unavailable_on_outage("idempotency"):
-            self._table_factory().delete_item(
+            self.table.delete_item(
                 Key={"pk": claim_key(*parts)},
                 ConditionExpression="#s = :busy",
                 ExpressionAttributeNames={"#s": "state"},

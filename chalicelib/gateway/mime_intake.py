@@ -12,7 +12,7 @@ attachment, or the whole message is refused.
 DMARC passed and neither the spam nor the virus verdict is FAIL.
 
 Nothing here logs or raises with message content: errors carry fixed texts and codes.
-Header values are rebuilt by ``header_value`` (one line, no control or line-breaking
+Header values are rebuilt by ``one_line`` (one line, no control or line-breaking
 characters, bounded), never handed on raw.
 """
 
@@ -22,7 +22,6 @@ import codecs
 import logging
 import mimetypes
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email import errors as email_errors
@@ -32,16 +31,20 @@ from email.policy import default as default_policy
 from enum import StrEnum
 from typing import Any
 
-from chalicelib.accounts.model import EMAIL_PATTERN
+from chalicelib.addresses import normalize_address
 from chalicelib.errors import SealpostError
-from chalicelib.mail.headers import header_value
+from chalicelib.limits import (
+    DEFAULT_CONTENT_TYPE,
+    MAX_DISPLAY_NAME,
+    MAX_SUBJECT,
+    clean_content_type,
+    clean_filename,
+)
 from chalicelib.settings import Settings
+from chalicelib.text import one_line
 
 log = logging.getLogger(__name__)
 
-MAX_SUBJECT = 255
-MAX_DISPLAY_NAME = 100
-MAX_FILENAME = 120
 MAX_MESSAGE_IDS = 20
 MAX_MESSAGE_ID_LENGTH = 250
 
@@ -171,7 +174,6 @@ _ADDRESS_DEFECTS: tuple[type[email_errors.MessageDefect], ...] = (
     email_errors.NonASCIILocalPartDefect,
 )
 _TRANSFER_ENCODINGS = frozenset({"7bit", "8bit", "binary", "quoted-printable", "base64"})
-_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 _MESSAGE_ID = re.compile(r"<([\x21-\x3b\x3d\x3f-\x7e]{1,250}@[\x21-\x3b\x3d\x3f-\x7e]{1,250})>")
 _POLICY = default_policy
 _FEED_CHUNK = 64 * 1024
@@ -271,7 +273,7 @@ def _extract(message: EmailMessage, size: int, limits: Limits, ignore: set[str])
         sender=sender,
         sender_name=sender_name,
         recipients=recipients,
-        subject=header_value(subjects[0], MAX_SUBJECT) if subjects else "",
+        subject=one_line(subjects[0], MAX_SUBJECT) if subjects else "",
         message_id=message_ids[0] if message_ids else None,
         in_reply_to=_message_ids(message.get("In-Reply-To"))[:1],
         references=_message_ids(message.get("References"))[-MAX_MESSAGE_IDS:],
@@ -283,13 +285,6 @@ def _extract(message: EmailMessage, size: int, limits: Limits, ignore: set[str])
 
 
 # --- addresses ----------------------------------------------------------------------------
-
-
-def _valid_address(addr_spec: str) -> str | None:
-    address = unicodedata.normalize("NFKC", addr_spec).strip().lower()
-    if len(address) > 254 or not EMAIL_PATTERN.match(address):
-        return None
-    return address
 
 
 def _address_headers(message: EmailMessage, name: str, reason: RefusalReason) -> list[Any]:
@@ -307,10 +302,10 @@ def _sender(message: EmailMessage) -> tuple[str, str]:
     addresses: tuple[Any, ...] = getattr(header, "addresses", ())
     if len(addresses) != 1 or any(isinstance(d, _ADDRESS_DEFECTS) for d in getattr(header, "defects", ())):
         raise MailRefused(RefusalReason.BAD_SENDER)
-    address = _valid_address(addresses[0].addr_spec)
+    address = normalize_address(addresses[0].addr_spec)
     if address is None:
         raise MailRefused(RefusalReason.BAD_SENDER)
-    return address, header_value(addresses[0].display_name, MAX_DISPLAY_NAME)
+    return address, one_line(addresses[0].display_name, MAX_DISPLAY_NAME)
 
 
 def _recipients(message: EmailMessage, ignore: set[str], limit: int) -> tuple[str, ...]:
@@ -320,7 +315,7 @@ def _recipients(message: EmailMessage, ignore: set[str], limit: int) -> tuple[st
             if any(isinstance(d, _ADDRESS_DEFECTS) for d in getattr(header, "defects", ())):
                 raise MailRefused(RefusalReason.BAD_RECIPIENT)
             for mailbox in getattr(header, "addresses", ()):
-                address = _valid_address(mailbox.addr_spec)
+                address = normalize_address(mailbox.addr_spec)
                 if address is None:
                     raise MailRefused(RefusalReason.BAD_RECIPIENT)
                 if address not in ignore:
@@ -380,9 +375,7 @@ def _attachments(message: EmailMessage, bodies: set[int]) -> Iterator[Attachment
         if id(part) in bodies:
             continue
         index += 1
-        content_type = part.get_content_type()
-        if not _CONTENT_TYPE.match(content_type):
-            content_type = "application/octet-stream"
+        content_type = clean_content_type(part.get_content_type())
         if part.get_content_maintype() == "message":
             payload = part.get_payload()
             items = payload if isinstance(payload, list) else []
@@ -391,7 +384,7 @@ def _attachments(message: EmailMessage, bodies: set[int]) -> Iterator[Attachment
             data = _decoded(part)
         content_id = _message_ids(part.get("Content-ID"))
         yield Attachment(
-            filename=safe_filename(part.get_filename(), content_type, index),
+            filename=attachment_filename(part.get_filename(), content_type, index),
             content_type=content_type,
             data=data,
             content_id=content_id[0] if content_id else None,
@@ -399,25 +392,9 @@ def _attachments(message: EmailMessage, bodies: set[int]) -> Iterator[Attachment
         )
 
 
-_UNSAFE_FILENAME = re.compile(r'[<>:"|?*\\/\x00-\x1f\x7f]')
-_WINDOWS_RESERVED = frozenset(
-    {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
-)
-
-
-def safe_filename(raw: str | None, content_type: str = "application/octet-stream", index: int = 1) -> str:
-    """A file name safe to store and offer for download: no path, no control or reserved characters."""
-    name = header_value(raw or "", 1000)
-    name = unicodedata.normalize("NFKC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = " ".join(_UNSAFE_FILENAME.sub("_", name).split()).strip(" .")
-    if name and name.split(".", 1)[0].upper() in _WINDOWS_RESERVED:
-        name = "_" + name
-    if len(name) > MAX_FILENAME:
-        stem, dot, extension = name.rpartition(".")
-        if dot and 0 < len(extension) <= 10:
-            name = stem[: MAX_FILENAME - len(extension) - 1].rstrip(" .") + "." + extension
-        else:
-            name = name[:MAX_FILENAME].rstrip(" .")
+def attachment_filename(raw: str | None, content_type: str = DEFAULT_CONTENT_TYPE, index: int = 1) -> str:
+    """The one file-name rule (``clean_filename``); a part without a usable name is named after its place."""
+    name = clean_filename(raw or "")
     if not name:
         extension = mimetypes.guess_extension(content_type) or ".bin"
         name = f"attachment-{index}{extension}"

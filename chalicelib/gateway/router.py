@@ -28,7 +28,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import clock
-from chalicelib.accounts.model import Account, AccountRepository, Role, Status
+from chalicelib.accounts.model import Account, Role, Status
+from chalicelib.accounts.store import AccountRepository
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.gateway.content_scan import ScanResult, scan_mail

@@ -30,14 +30,14 @@ domain, host names, verdict, reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from chalicelib import aws_clients, clock
-from chalicelib.dynamo import as_int, unavailable_on_outage
+from chalicelib.dynamo import TableStore, as_int, unavailable_on_outage
 from chalicelib.gateway.dns_lookup import DnsError, DnsErrorKind, DnsLookup, DnsPythonLookup, MxRecord, normalize_domain
 from chalicelib.gateway.mta_sts import HttpsPolicyFetcher, MtaStsLookup, PolicyLookup, PolicyStatus
 from chalicelib.gateway.tls_probe import ProbeOutcome, ProbeResult, StartTlsProbe
@@ -349,14 +349,13 @@ def _preference_levels(records: list[MxRecord]) -> list[list[str]]:
 # --- the cache and the service ------------------------------------------------------------------
 
 
-class TlsDecisionCache:
-    def __init__(self, table_factory: Callable[[], Any]) -> None:
-        self._table_factory = table_factory
+@dataclass(frozen=True)
+class TlsDecisionCache(TableStore):
 
     def get(self, domain: str) -> TlsDecision | None:
         """The cached decision, or None if there is none or it has expired."""
         with unavailable_on_outage("gateway"):
-            item = self._table_factory().get_item(Key={"pk": "TLS#" + domain}).get("Item")
+            item = self.table.get_item(Key={"pk": "TLS#" + domain}).get("Item")
         if not item or item.get("kind") != "tls_decision":
             return None
         decision = TlsDecision.from_item(item)
@@ -364,7 +363,7 @@ class TlsDecisionCache:
 
     def put(self, decision: TlsDecision) -> None:
         with unavailable_on_outage("gateway"):
-            self._table_factory().put_item(Item=decision.to_item())
+            self.table.put_item(Item=decision.to_item())
 
 
 class TlsDecisions:

@@ -18,8 +18,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import clock
 from chalicelib.errors import ServiceUnavailable
-from chalicelib.mail.headers import header_value
 from chalicelib.templating import render_html, render_text
+from chalicelib.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class MailNotSent(ServiceUnavailable):
 
 def address(addr_spec: str, display_name: str = "") -> Address:
     local, _, domain = addr_spec.partition("@")
-    return Address(display_name=header_value(display_name, 100), username=local, domain=domain)
+    return Address(display_name=one_line(display_name, 100), username=local, domain=domain)
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Mailer:
         message["To"] = address(mail.to, mail.to_name)
         if mail.reply_to:
             message["Reply-To"] = address(mail.reply_to)
-        message["Subject"] = header_value(mail.subject)
+        message["Subject"] = one_line(mail.subject)
         message["Date"] = format_datetime(clock.now())
         message["Message-ID"] = make_msgid(domain=self._sender.partition("@")[2])
         message["Auto-Submitted"] = "auto-generated"

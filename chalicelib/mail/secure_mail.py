@@ -15,9 +15,9 @@ from email.utils import format_datetime, make_msgid
 
 from chalicelib import clock
 from chalicelib.accounts.model import Account
-from chalicelib.mail.headers import header_value
 from chalicelib.mail.mailer import Mailer, address
 from chalicelib.settings import Settings
+from chalicelib.text import one_line
 
 SECURE_TAG = "[Secure]"
 
@@ -44,7 +44,7 @@ class Sent:
 
 
 def secure_subject(subject: str) -> str:
-    clean = header_value(subject, 200)
+    clean = one_line(subject, 200)
     return clean if clean.lower().startswith(SECURE_TAG.lower()) else f"{SECURE_TAG} {clean}".strip()
 
 
@@ -84,10 +84,10 @@ class TlsDelivery:
         message["Date"] = format_datetime(clock.now())
         message["Message-ID"] = make_msgid(domain=self._settings.mail_from.partition("@")[2])
         if in_reply_to:
-            reference = "<" + header_value(in_reply_to, 250).strip("<>") + ">"
+            reference = "<" + one_line(in_reply_to, 250).strip("<>") + ">"
             message["In-Reply-To"] = reference
             message["References"] = reference
-        message["X-Sealpost-Reference"] = header_value(reference_code, 40)
+        message["X-Sealpost-Reference"] = one_line(reference_code, 40)
         message.set_content(content.text or "")
         if content.html:
             message.add_alternative(content.html, subtype="html")
@@ -97,7 +97,7 @@ class TlsDelivery:
                 file.data,
                 maintype=maintype or "application",
                 subtype=subtype or "octet-stream",
-                filename=header_value(file.filename, 120) or "attachment",
+                filename=one_line(file.filename, 120) or "attachment",
             )
         return message
 

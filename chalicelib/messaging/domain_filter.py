@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 
 from chalicelib import clock
-from chalicelib.accounts.model import Account, AccountRepository, Role
+from chalicelib.accounts.model import Account, Role
 from chalicelib.accounts.sessions import Principal
+from chalicelib.accounts.store import AccountRepository
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import AccessDenied, SealpostError
 from chalicelib.mail.notices import Notifier

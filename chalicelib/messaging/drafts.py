@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.accounts.model import validate_email
+from chalicelib.addresses import validate_email
 from chalicelib.errors import InvalidRequest
-
-MAX_SUBJECT = 200
-MAX_TEXT = 200_000
-MAX_HTML = 500_000
-MAX_ATTACHMENTS = 20
-MAX_FILENAME = 255
-MAX_RECIPIENTS = 20
-_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
+from chalicelib.limits import (
+    MAX_ATTACHMENTS,
+    MAX_HTML,
+    MAX_RECIPIENTS,
+    MAX_SUBJECT,
+    MAX_TEXT,
+    clean_content_type,
+    clean_filename,
+)
+from chalicelib.text import one_line
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,6 @@ class Draft:
     attachments: tuple[AttachmentInput, ...] = ()
 
 
-def _clean_line(value: str) -> str:
-    """One line of text: no control characters, collapsed spaces."""
-    return " ".join("".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in value).split())
-
-
 def _text(raw: Any, name: str, limit: int, *, required: bool) -> str:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         if required:
@@ -53,13 +49,14 @@ def _text(raw: Any, name: str, limit: int, *, required: bool) -> str:
     return raw
 
 
-def safe_filename(raw: Any) -> str:
+def attachment_filename(raw: Any) -> str:
+    """The one file-name rule (``clean_filename``); a name with nothing usable left is refused."""
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidRequest("Each attachment needs a file name.", field="attachments")
-    name = _clean_line(unicodedata.normalize("NFC", raw)).replace("\\", "/").rsplit("/", 1)[-1].strip(". ")
+    name = clean_filename(raw)
     if not name:
         raise InvalidRequest("An attachment's file name is not usable.", field="attachments")
-    return name[:MAX_FILENAME]
+    return name
 
 
 def parse_attachments(raw: Any) -> tuple[AttachmentInput, ...]:
@@ -73,17 +70,15 @@ def parse_attachments(raw: Any) -> tuple[AttachmentInput, ...]:
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("upload_id"), str):
             raise InvalidRequest("Each attachment needs its upload_id and file name.", field="attachments")
-        content_type = str(item.get("content_type") or "application/octet-stream").lower()
-        if not _CONTENT_TYPE.match(content_type):
-            content_type = "application/octet-stream"
-        parsed.append(AttachmentInput(item["upload_id"], safe_filename(item.get("filename")), content_type))
+        content_type = clean_content_type(item.get("content_type"))
+        parsed.append(AttachmentInput(item["upload_id"], attachment_filename(item.get("filename")), content_type))
     return tuple(parsed)
 
 
 def parse_draft(
     raw_subject: Any, raw_text: Any, raw_html: Any = None, raw_attachments: Any = None, *, subject_required: bool = True
 ) -> Draft:
-    subject = _clean_line(_text(raw_subject, "subject", MAX_SUBJECT, required=subject_required))
+    subject = one_line(_text(raw_subject, "subject", MAX_SUBJECT, required=subject_required), MAX_SUBJECT)
     html = _text(raw_html, "html", MAX_HTML, required=False) or None
     text = _text(raw_text, "text", MAX_TEXT, required=html is None)
     return Draft(subject=subject, text=text, html=html, attachments=parse_attachments(raw_attachments))

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.dynamo import Transaction, as_int, is_conditional_failure, unavailable_on_outage
+from chalicelib.dynamo import TableStore, Transaction, as_int, is_conditional_failure, unavailable_on_outage
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
@@ -306,26 +306,19 @@ class BlockedAttempt:
         )
 
 
-class ThreadRepository:
-    def __init__(self, table_factory: Callable[[], Any]) -> None:
-        self._table_factory = table_factory
+@dataclass(frozen=True)
+class ThreadRepository(TableStore):
 
-    @property
-    def _table(self) -> Any:
-        return self._table_factory()
 
-    @property
-    def table_name(self) -> str:
-        return str(self._table.name)
 
     def client(self) -> Any:
-        return self._table.meta.client
+        return self.table.meta.client
 
     # --- reads ------------------------------------------------------------------------
 
     def thread(self, thread_id: str) -> Thread | None:
         with unavailable_on_outage("threads"):
-            item = self._table.get_item(Key={"pk": "THREAD#" + thread_id, "sk": "META"}, ConsistentRead=True).get(
+            item = self.table.get_item(Key={"pk": "THREAD#" + thread_id, "sk": "META"}, ConsistentRead=True).get(
                 "Item"
             )
         return Thread.from_item(item) if item else None
@@ -339,31 +332,31 @@ class ThreadRepository:
     def record_delivery(self, delivery: Delivery) -> None:
         """Store (or overwrite: a bounce replaces "sent over TLS") how a message reached a recipient."""
         with unavailable_on_outage("threads"):
-            self._table.put_item(Item=delivery.to_item())
+            self.table.put_item(Item=delivery.to_item())
 
     def remember_mail_ids(self, thread_id: str, mail_ids: Iterable[str]) -> None:
         """Remember Message-IDs of mail about this thread, so that mail answering them joins it."""
         with unavailable_on_outage("threads"):
             for mail_id in mail_ids:
-                self._table.put_item(Item={"pk": _mail_id_key(mail_id), "sk": "META", "thread_id": thread_id})
+                self.table.put_item(Item={"pk": _mail_id_key(mail_id), "sk": "META", "thread_id": thread_id})
 
     def thread_for_mail_ids(self, mail_ids: Iterable[str]) -> str | None:
         """The thread the first known id belongs to (ids in the order they were answered)."""
         with unavailable_on_outage("threads"):
             for mail_id in mail_ids:
-                item = self._table.get_item(Key={"pk": _mail_id_key(mail_id), "sk": "META"}).get("Item")
+                item = self.table.get_item(Key={"pk": _mail_id_key(mail_id), "sk": "META"}).get("Item")
                 if item:
                     return str(item["thread_id"])
         return None
 
     def record_block(self, attempt: BlockedAttempt, expires_at: int) -> None:
         with unavailable_on_outage("threads"):
-            self._table.put_item(Item=attempt.to_item(expires_at))
+            self.table.put_item(Item=attempt.to_item(expires_at))
 
     def recent_blocks(self, limit: int = 50) -> list[BlockedAttempt]:
         """The newest blocked attempts first (expired items are skipped: TTL deletion lags)."""
         with unavailable_on_outage("threads"):
-            page = self._table.query(
+            page = self.table.query(
                 KeyConditionExpression="pk = :pk",
                 ExpressionAttributeValues={":pk": "FILTER#BLOCKED"},
                 ScanIndexForward=False,
@@ -378,7 +371,7 @@ class ThreadRepository:
 
     def entry(self, username: str, thread_id: str) -> InboxEntry | None:
         with unavailable_on_outage("threads"):
-            item = self._table.get_item(
+            item = self.table.get_item(
                 Key={"pk": "USER#" + username, "sk": "THREAD#" + thread_id}, ConsistentRead=True
             ).get("Item")
         return InboxEntry.from_item(item) if item else None
@@ -395,7 +388,7 @@ class ThreadRepository:
         }
         with unavailable_on_outage("threads"):
             while True:
-                page = self._table.query(**kwargs)
+                page = self.table.query(**kwargs)
                 items.extend(page.get("Items", []))
                 if "LastEvaluatedKey" not in page:
                     return items
@@ -492,7 +485,7 @@ class ThreadRepository:
             kwargs["ExpressionAttributeNames"] = names
         with unavailable_on_outage("threads"):
             try:
-                self._table.update_item(**kwargs)
+                self.table.update_item(**kwargs)
             except Exception as exc:
                 if not is_conditional_failure(exc):
                     raise

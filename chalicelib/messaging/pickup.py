@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.accounts.credentials import CredentialService
-from chalicelib.accounts.model import Account, AccountRepository, Status
+from chalicelib.accounts.model import Account, Status
 from chalicelib.accounts.sessions import Principal
 from chalicelib.accounts.signin import SignedIn, SignInService
+from chalicelib.accounts.store import AccountRepository
 from chalicelib.accounts.tokens import IssuedToken, LinkToken, TokenPurpose, TokenState, TokenStore
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import InvalidRequest, LinkNotValid, NotFound

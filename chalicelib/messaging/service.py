@@ -26,8 +26,9 @@ from dataclasses import dataclass, field, replace
 
 from chalicelib import clock
 from chalicelib.accounts.admin import AccountAdmin, PreparedPartner, require_associate
-from chalicelib.accounts.model import Account, AccountRepository, Role, Status, UsernameTaken
+from chalicelib.accounts.model import Account, Role, Status
 from chalicelib.accounts.sessions import Principal
+from chalicelib.accounts.store import AccountRepository, UsernameTaken
 from chalicelib.accounts.tokens import IssuedToken, TokenPurpose
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.dynamo import Transaction, TransactionCancelled

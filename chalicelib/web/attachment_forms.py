@@ -34,7 +34,7 @@ from urllib.parse import quote, urlsplit
 
 from chalicelib.accounts.sessions import Principal
 from chalicelib.errors import InvalidRequest
-from chalicelib.messaging.drafts import MAX_ATTACHMENTS
+from chalicelib.limits import MAX_ATTACHMENTS
 from chalicelib.messaging.uploads import PendingUpload, UploadTicket
 from chalicelib.web.responses import allow_source
 from chalicelib.wiring.services import Services

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chalicelib import errors
-from chalicelib.accounts.model import StaleAccount
+from chalicelib.accounts.store import StaleAccount
 from chalicelib.messaging.encryption import IntegrityError
 
 _STATUS: dict[type[errors.SealpostError], int] = {

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from chalicelib import aws_clients
 from chalicelib.accounts.admin import AccountAdmin
 from chalicelib.accounts.credentials import CredentialService
-from chalicelib.accounts.model import AccountRepository
 from chalicelib.accounts.password_reset import PasswordReset
 from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.signin import SignInService
+from chalicelib.accounts.store import AccountRepository
 from chalicelib.accounts.tokens import TokenStore
 from chalicelib.audit.digest import DigestWriter, SigningKey
 from chalicelib.audit.records import AuditLog
@@ -68,16 +68,16 @@ def build(settings: Settings) -> Services:
     sessions = SessionService(
         settings, lambda: aws_clients.dynamodb_table(settings.sessions_table, region), accounts, audit
     )
-    admin = AccountAdmin(settings, accounts, tokens, mailer, audit)
-    threads = ThreadRepository(lambda: aws_clients.dynamodb_table(settings.threads_table, region))
     notifier = Notifier(settings, mailer)
+    admin = AccountAdmin(settings, accounts, tokens, notifier, audit)
+    threads = ThreadRepository(lambda: aws_clients.dynamodb_table(settings.threads_table, region))
     uploads = UploadService(
         settings.staging_bucket,
         settings.kms_key_arn,
         settings.max_attachment_bytes,
         lambda: aws_clients.s3_presigner(region),
     )
-    credentials = CredentialService(settings, accounts, tokens, sessions, mailer, audit)
+    credentials = CredentialService(settings, accounts, tokens, sessions, notifier, audit)
     signin = SignInService(settings, accounts, sessions, audit)
     pickup = PickupService(settings, accounts, threads, tokens, credentials, signin, notifier, audit)
     tls_delivery = TlsDelivery(settings, mailer)
@@ -112,7 +112,7 @@ def build(settings: Settings) -> Services:
         downloads=DownloadService(settings, messaging, lambda: aws_clients.s3_presigner(region)),
         uploads=uploads,
         pickup=pickup,
-        password_reset=PasswordReset(settings, accounts, tokens, credentials, mailer, audit),
+        password_reset=PasswordReset(settings, accounts, tokens, credentials, notifier, audit),
         gateway=InboundRouter(
             settings,
             accounts,

@@ -1,0 +1,268 @@
+"""Accounts in DynamoDB.
+
+Items in the accounts table (partition key ``pk``):
+
+- ``ACCOUNT#<username>``: the account. ``failed_attempts`` is the sign-in failure
+  counter; the account is locked while it is at or above the lockout threshold, so
+  the lock is decided by the same atomic update that counts the failure.
+- ``EMAIL#<address>``: claims a mail address for one account (credential scope
+  ``recipient``), written in the same transaction as the account.
+- ``GUARD#<sha256 of a user name>#<day>``: the failure counter for a user name that
+  has no account, so that unknown names warn and lock exactly like real ones. One
+  counter per window (a day by default), removed by TTL; the typed name itself is
+  never stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import clock
+from chalicelib.accounts.model import Account, Role, Status
+from chalicelib.dynamo import (
+    TableStore,
+    Transaction,
+    TransactionCancelled,
+    as_int,
+    is_conditional_failure,
+    unavailable_on_outage,
+)
+from chalicelib.errors import AccountAlreadyExists, Conflict, NotFound
+
+
+@dataclass(frozen=True)
+class CreationSlots:
+    """Where an account's items sit in a transaction, to explain why it was cancelled."""
+
+    account: int
+    email: int | None
+
+    def raise_for(self, cancelled: TransactionCancelled) -> None:
+        reasons = cancelled.reasons
+        if self.email is not None and len(reasons) > self.email and reasons[self.email] == "ConditionalCheckFailed":
+            raise AccountAlreadyExists() from None
+        if len(reasons) > self.account and reasons[self.account] == "ConditionalCheckFailed":
+            raise UsernameTaken() from None
+
+
+class StaleAccount(Conflict):
+    code = "account_changed"
+    default_message = "The account changed while this was being done. Reload the page and try again."
+
+
+class UsernameTaken(Exception):
+    """Raised inside the repository when a generated user name collides; callers retry."""
+
+
+@dataclass(frozen=True)
+class AccountRepository(TableStore):
+
+
+    def get(self, username: str) -> Account | None:
+        with unavailable_on_outage("accounts"):
+            item = self.table.get_item(Key={"pk": "ACCOUNT#" + username}, ConsistentRead=True).get("Item")
+        return Account.from_item(item) if item else None
+
+    def require(self, username: str) -> Account:
+        account = self.get(username)
+        if account is None:
+            raise NotFound("There is no such account.")
+        return account
+
+    def username_for_email(self, email: str) -> str | None:
+        with unavailable_on_outage("accounts"):
+            item = self.table.get_item(Key={"pk": "EMAIL#" + email}, ConsistentRead=True).get("Item")
+        return item["username"] if item else None
+
+
+    def add_creation(self, tx: Transaction, account: Account, *, claim_email: bool) -> CreationSlots:
+        """Add a new account (and, with ``claim_email``, the claim on its address) to ``tx``."""
+        table = self.table_name
+        account_slot = len(tx.items)
+        tx.put(table, account.to_item())
+        email_slot = None
+        if claim_email:
+            email_slot = len(tx.items)
+            tx.put(table, {"pk": "EMAIL#" + account.email, "kind": "email", "username": account.username})
+        return CreationSlots(account_slot, email_slot)
+
+    def create(
+        self,
+        account: Account,
+        *,
+        claim_email: bool,
+        also_put: tuple[tuple[str, dict[str, Any]], ...] = (),
+    ) -> None:
+        """Store a new account in one transaction with ``also_put`` (table name, item) pairs.
+
+        With ``claim_email`` the mail address may belong to no other account.
+        """
+        tx = Transaction()
+        slots = self.add_creation(tx, account, claim_email=claim_email)
+        for name, item in also_put:
+            tx.put(name, item)
+        try:
+            tx.execute(self.table.meta.client)
+        except TransactionCancelled as cancelled:
+            slots.raise_for(cancelled)
+            raise
+
+    def list_by_role(self, role: Role) -> list[Account]:
+        return self._query_index("by_role", "role", str(role))
+
+    def list_by_email(self, email: str) -> list[Account]:
+        """Every account of a mail address (several in credential scope ``thread``)."""
+        return self._query_index("by_email", "email", email)
+
+    def _query_index(self, index: str, attribute: str, value: str) -> list[Account]:
+        accounts: list[Account] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": "#a = :value",
+            "ExpressionAttributeNames": {"#a": attribute},
+            "ExpressionAttributeValues": {":value": value},
+        }
+        with unavailable_on_outage("accounts"):
+            while True:
+                page = self.table.query(**kwargs)
+                accounts.extend(
+                    Account.from_item(item) for item in page.get("Items", []) if item.get("kind") == "account"
+                )
+                if "LastEvaluatedKey" not in page:
+                    return accounts
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # --- the sign-in failure counter --------------------------------------------------
+
+    def count_failure(self, pk: str, threshold: int, expires_at: int | None = None) -> int | None:
+        """Atomically add one failure while below ``threshold``; the new count, or None if already locked.
+
+        One conditional UpdateItem: concurrent failures can never push the count past the
+        threshold, so the third of any number of parallel wrong attempts is the one that locks.
+        """
+        update = "ADD failed_attempts :one"
+        values: dict[str, Any] = {":one": 1, ":max": threshold}
+        if expires_at is not None:
+            update += " SET expires_at = :exp"
+            values[":exp"] = expires_at
+        with unavailable_on_outage("accounts"):
+            try:
+                result = self.table.update_item(
+                    Key={"pk": pk},
+                    UpdateExpression=update,
+                    ConditionExpression="attribute_not_exists(failed_attempts) OR failed_attempts < :max",
+                    ExpressionAttributeValues=values,
+                    ReturnValues="UPDATED_NEW",
+                )
+            except Exception as exc:
+                if is_conditional_failure(exc):
+                    return None
+                raise
+        return as_int(result["Attributes"]["failed_attempts"])
+
+    def clear_failures(self, username: str, threshold: int) -> bool:
+        """Reset the counter after a correct password; False when the account is (or just became) locked."""
+        with unavailable_on_outage("accounts"):
+            try:
+                self.table.update_item(
+                    Key={"pk": "ACCOUNT#" + username},
+                    UpdateExpression="SET failed_attempts = :zero, last_signin_at = :now",
+                    ConditionExpression="attribute_exists(pk) AND failed_attempts < :max AND #s = :active",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":zero": 0,
+                        ":max": threshold,
+                        ":now": clock.iso(clock.now()),
+                        ":active": str(Status.ACTIVE),
+                    },
+                )
+            except Exception as exc:
+                if is_conditional_failure(exc):
+                    return False
+                raise
+        return True
+
+    # --- changes made by associates and by the account holder -------------------------
+
+    def _update(self, username: str, update: str, condition: str, values: dict[str, Any]) -> None:
+        with unavailable_on_outage("accounts"):
+            try:
+                self.table.update_item(
+                    Key={"pk": "ACCOUNT#" + username},
+                    UpdateExpression=update,
+                    ConditionExpression="attribute_exists(pk) AND " + condition,
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues=values,
+                )
+            except Exception as exc:
+                if is_conditional_failure(exc):
+                    raise StaleAccount() from None
+                raise
+
+    def unlock(self, username: str, by: str) -> None:
+        self._update(
+            username,
+            "SET failed_attempts = :zero, unlocked_at = :now, unlocked_by = :by",
+            "#s <> :terminated",
+            {":zero": 0, ":now": clock.iso(clock.now()), ":by": by, ":terminated": str(Status.TERMINATED)},
+        )
+
+    def terminate(self, username: str, by: str) -> None:
+        self._update(
+            username,
+            "SET #s = :terminated, terminated_at = :now, terminated_by = :by ADD session_generation :one",
+            "#s <> :terminated",
+            {":terminated": str(Status.TERMINATED), ":now": clock.iso(clock.now()), ":by": by, ":one": 1},
+        )
+
+    def set_password(self, username: str, password_hash: str, *, expected_generation: int) -> None:
+        """Store a new hash, activate an invited account and end every existing session."""
+        self._update(
+            username,
+            "SET password_hash = :hash, #s = :active, password_changed_at = :now ADD session_generation :one",
+            "#s <> :terminated AND session_generation = :gen",
+            {
+                ":hash": password_hash,
+                ":active": str(Status.ACTIVE),
+                ":now": clock.iso(clock.now()),
+                ":one": 1,
+                ":terminated": str(Status.TERMINATED),
+                ":gen": expected_generation,
+            },
+        )
+
+    def add_strike(self, username: str) -> int:
+        """Count one domain-filter strike (atomic); returns the new number of strikes."""
+        with unavailable_on_outage("accounts"):
+            result = self.table.update_item(
+                Key={"pk": "ACCOUNT#" + username},
+                UpdateExpression="ADD strikes :one",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":one": 1},
+                ReturnValues="UPDATED_NEW",
+            )
+        return as_int(result["Attributes"]["strikes"])
+
+    def note_reset_request(self, username: str, min_interval_seconds: int) -> bool:
+        """Record a password-reset request; False when one was made less than ``min_interval_seconds`` ago."""
+        now = clock.epoch_seconds()
+        with unavailable_on_outage("accounts"):
+            try:
+                self.table.update_item(
+                    Key={"pk": "ACCOUNT#" + username},
+                    UpdateExpression="SET reset_requested_at = :now",
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND (attribute_not_exists(reset_requested_at) "
+                        "OR reset_requested_at < :cutoff)"
+                    ),
+                    ExpressionAttributeValues={":now": now, ":cutoff": now - min_interval_seconds},
+                )
+            except Exception as exc:
+                if is_conditional_failure(exc):
+                    return False
+                raise
+        return True
+
+    def end_all_sessions(self, username: str) -> None:
+        self._update(username, "ADD session_generation :one", "attribute_exists(#s)", {":one": 1})
