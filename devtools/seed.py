@@ -24,6 +24,7 @@ from chalicelib.gateway.tls_decision import DecisionReason, TlsDecision, TlsDeci
 from chalicelib.messaging.domain_filter import RecipientNotAllowed
 from chalicelib.messaging.drafts import AttachmentInput, Draft
 from chalicelib.messaging.model import Delivery, DeliveryState
+from chalicelib.messaging.sender import ByMail
 from chalicelib.wiring.services import Services
 
 DEMO_ASSOCIATE = "associate@plan.example"
@@ -124,11 +125,11 @@ def seed_demo(services: Services, read_mail: MailReader) -> DemoData:
     """Demo partners and threads for `make run` (after ``seed_associate`` made the demo associate)."""
     request = RequestInfo.system()
     associate = _signed_in(services, DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, request)
-    messaging = services.messaging
+    sender = services.sender
 
     # 1. A thread with an attachment; the partner registers from the pickup link and replies.
     upload_id = _staged_file(services, associate, DEMO_ATTACHMENT)
-    welcome = messaging.start_thread(
+    welcome = sender.start_thread(
         associate,
         [DEMO_PARTNER_EMAIL],
         Draft(
@@ -141,11 +142,11 @@ def seed_demo(services: Services, read_mail: MailReader) -> DemoData:
     token = _link(read_mail, DEMO_PARTNER_EMAIL, "/p/")
     registered, _thread_id = services.pickup.register(token, DEMO_PARTNER_PASSWORD, DEMO_PARTNER_PASSWORD, request)
     partner = services.sessions.resolve(registered.session_secret, request)
-    messaging.thread_view(partner, welcome.thread.thread_id, request)
-    messaging.reply(partner, welcome.thread.thread_id, Draft(subject="", text="Thank you, received."), request)
+    services.reader.thread_view(partner, welcome.thread.thread_id, request)
+    sender.reply(partner, welcome.thread.thread_id, Draft(subject="", text="Thank you, received."), request)
 
     # 2. A thread one message short of the limit of 12 interactions.
-    busy = messaging.start_thread(
+    busy = sender.start_thread(
         associate,
         [DEMO_PARTNER_EMAIL],
         Draft(subject="Claim review, nearly full (demo)", text="Message 1 of the claim review."),
@@ -154,18 +155,17 @@ def seed_demo(services: Services, read_mail: MailReader) -> DemoData:
     for n in range(2, services.settings.max_interactions):
         writer = partner if n % 2 == 0 else associate
         draft = Draft(subject="", text=f"Message {n} of the claim review.")
-        messaging.reply(writer, busy.thread.thread_id, draft, request)
+        sender.reply(writer, busy.thread.thread_id, draft, request)
 
     # 3. A thread to a partner whose domain takes verified TLS: the gateway's delivery, as it would record it.
     # The thread is made as the gateway makes it for a TLS recipient (no pickup link); the TLS
     # send itself is not played locally (moto's SES has no TLS), only its record.
-    lab = messaging.send_from_mail(
+    lab = services.mail_threads.post(
         associate.account,
         ["lee@lab.example"],
         Draft(subject="Lab results routing (demo)", text="Please route the results to the care team."),
-        [],
         request,
-        by_mail=frozenset({"lee@lab.example"}),
+        ByMail(files=[], tls=frozenset({"lee@lab.example"})),
     )
     lee = services.accounts.username_for_email("lee@lab.example")
     if lee is not None:
@@ -181,7 +181,7 @@ def seed_demo(services: Services, read_mail: MailReader) -> DemoData:
     quinn_principal = services.sessions.resolve(quinn.session_secret, request)
     # Refused by the domain filter, as intended: one strike.
     with contextlib.suppress(RecipientNotAllowed):
-        messaging.write_to_associates(
+        sender.write_to_associates(
             quinn_principal, ["someone@mail.example"], Draft(subject="Question", text="Hello"), request
         )
     return DemoData(

@@ -208,7 +208,7 @@ def fetch_attachment(web: WebClient, url: str, services: Any) -> bytes:
         return reply.body
     assert reply.status == 303 and "s3-object-lambda" in reply.header("location"), reply.status
     written: list[dict[str, Any]] = []
-    s3 = services.downloads._s3_factory()
+    s3 = services.downloads.s3_factory()
     with mock.patch.object(s3, "write_get_object_response", lambda **kw: written.append(kw), create=True):
         services.downloads.object_lambda_get(
             {

@@ -48,7 +48,7 @@ def test_the_object_lambda_answers_with_the_file_name_and_no_caching(
     written: list[dict[str, Any]] = []
     services = stack.services()
     monkeypatch.setattr(
-        services.downloads._s3_factory(), "write_get_object_response", lambda **kw: written.append(kw), raising=False
+        services.downloads.s3_factory(), "write_get_object_response", lambda **kw: written.append(kw), raising=False
     )
     services.downloads.object_lambda_get(
         {"getObjectContext": {"outputRoute": "r1", "outputToken": "t1"}, "userRequest": {"url": location}}
@@ -62,7 +62,7 @@ def test_the_object_lambda_answers_with_the_file_name_and_no_caching(
 def test_the_object_lambda_refuses_keys_that_are_not_attachments(stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     written: list[dict[str, Any]] = []
     services = stack.services()
-    s3 = services.downloads._s3_factory()
+    s3 = services.downloads.s3_factory()
     monkeypatch.setattr(s3, "write_get_object_response", lambda **kwargs: written.append(kwargs), raising=False)
     for path in (
         "/threads/x/subject",

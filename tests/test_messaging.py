@@ -150,12 +150,12 @@ def test_a_full_thread_continues_in_a_new_linked_thread(conversation: Conversati
 def test_concurrent_last_places_cannot_pass_twelve(conversation: Conversation, stack: Any, monkeypatch: Any) -> None:
     fill(conversation, until=11)
     # Two senders read the thread at 11; both try to write message 12.
-    from chalicelib.messaging.service import MessagingService
+    from chalicelib.messaging.sender import MessageSender
 
-    real = MessagingService._previous_message
+    real = MessageSender._previous_message
     calls: list[int] = []
 
-    def slow_previous(self: MessagingService, thread: Any) -> Any:
+    def slow_previous(self: MessageSender, thread: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
             other = conversation.associate.post(
@@ -164,7 +164,7 @@ def test_concurrent_last_places_cannot_pass_twelve(conversation: Conversation, s
             assert other.status == 201
         return real(self, thread)
 
-    monkeypatch.setattr(MessagingService, "_previous_message", slow_previous)
+    monkeypatch.setattr(MessageSender, "_previous_message", slow_previous)
     late = conversation.partner.post(f"/api/threads/{conversation.thread_id}/messages", json_body={"text": "late"})
     assert late.status == 409
     assert late.json["error"] == "thread_full"
@@ -381,11 +381,11 @@ def test_html_bodies_are_kept_as_sent_and_shown_sanitised(
     shown = associate_web.get(f"/api/threads/{sent['thread']['thread_id']}").json["messages"][0]["html"]
     assert "<b>there</b>" in shown
     assert "script" not in shown and "onclick" not in shown and "javascript" not in shown
-    from chalicelib.messaging.service import MessageContent
+    from chalicelib.messaging.content import MessageContent
 
     services = stack.services()
     record = services.threads.messages(sent["thread"]["thread_id"])[0]
-    stored = services.messaging._decrypt_content(record)
+    stored = services.vault.content(record)
     assert isinstance(stored, MessageContent) and stored.html == html
 
 

@@ -79,13 +79,6 @@ class AccountAdmin:
 
     # --- create and invite ------------------------------------------------------------
 
-    @property
-    def tokens_table(self) -> str:
-        return self.tokens.table_name
-
-    def save_token(self, issued: IssuedToken) -> None:
-        self.tokens.save(issued)
-
     def prepare_partner(
         self,
         associate: Account,
@@ -216,9 +209,7 @@ class AccountAdmin:
             raise Conflict("This account has been terminated and cannot be unlocked.")
         if not account.is_locked(self.settings.lockout_threshold):
             raise Conflict("This account is not locked.")
-        self.audit.record(
-            AuditEvent.ACCOUNT_UNLOCKED, actor=associate.actor, request=request, account=account.username
-        )
+        self.audit.record(AuditEvent.ACCOUNT_UNLOCKED, actor=associate.actor, request=request, account=account.username)
         self.accounts.unlock(account.username, associate.account.username)
         return self.accounts.require(account.username)
 

@@ -80,9 +80,7 @@ class CredentialService:
             raise failure_answer(
                 count, threshold, message="The current password is not correct.", field="current_password"
             )
-        self.audit.record(
-            AuditEvent.PASSWORD_CHANGED, actor=principal.actor, request=request, account=account.username
-        )
+        self.audit.record(AuditEvent.PASSWORD_CHANGED, actor=principal.actor, request=request, account=account.username)
         self.accounts.set_password(
             account.username, hash_password(new_password), expected_generation=account.session_generation
         )

@@ -141,5 +141,3 @@ class Account:
         if self.thread_id:
             item["thread_id"] = self.thread_id
         return item
-
-

@@ -57,8 +57,6 @@ class UsernameTaken(Exception):
 
 @dataclass(frozen=True)
 class AccountRepository(TableStore):
-
-
     def get(self, username: str) -> Account | None:
         with unavailable_on_outage("accounts"):
             item = self.table.get_item(Key={"pk": "ACCOUNT#" + username}, ConsistentRead=True).get("Item")
@@ -74,7 +72,6 @@ class AccountRepository(TableStore):
         with unavailable_on_outage("accounts"):
             item = self.table.get_item(Key={"pk": "EMAIL#" + email}, ConsistentRead=True).get("Item")
         return item["username"] if item else None
-
 
     def add_creation(self, tx: Transaction, account: Account, *, claim_email: bool) -> CreationSlots:
         """Add a new account (and, with ``claim_email``, the claim on its address) to ``tx``."""

@@ -88,8 +88,6 @@ class IssuedToken:
 
 @dataclass(frozen=True)
 class TokenStore(TableStore):
-
-
     @staticmethod
     def issue(
         purpose: TokenPurpose,

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import clock
 from chalicelib.accounts.model import Account, Status
 from chalicelib.accounts.store import AccountRepository
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, RequestInfo
 from chalicelib.gateway.idempotency import Idempotency
-from chalicelib.messaging.model import Delivery, DeliveryState, ThreadRepository
+from chalicelib.messaging.delivery import MessageDelivery
+from chalicelib.messaging.model import DeliveryState
 from chalicelib.messaging.pickup import PickupService
+from chalicelib.messaging.thread_store import ThreadRepository
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +31,14 @@ def _tag(mail: dict[str, Any], name: str) -> str | None:
     return str(values[0]) if values else None
 
 
+@dataclass(frozen=True)
 class DeliveryEvents:
-    def __init__(
-        self,
-        accounts: AccountRepository,
-        threads: ThreadRepository,
-        pickup: PickupService,
-        idempotency: Idempotency,
-        audit: AuditLog,
-    ) -> None:
-        self._accounts = accounts
-        self._threads = threads
-        self._pickup = pickup
-        self._idempotency = idempotency
-        self._audit = audit
+    accounts: AccountRepository
+    threads: ThreadRepository
+    pickup: PickupService
+    delivery: MessageDelivery
+    idempotency: Idempotency
+    audit: AuditLog
 
     def handle(self, sns_message: str) -> list[str]:
         """Returns what was done, per recipient (for logs and tests)."""
@@ -55,7 +51,7 @@ class DeliveryEvents:
             log.warning("ignored a delivery event that could not be read")
             return []
         thread_id, seq = _tag(mail, "thread_id"), _tag(mail, "seq")
-        thread = self._threads.thread(thread_id) if thread_id else None
+        thread = self.threads.thread(thread_id) if thread_id else None
         if thread is None or not seq or not seq.isdigit():
             return []
         if kind in ("Bounce", "Reject"):
@@ -73,21 +69,21 @@ class DeliveryEvents:
         return []
 
     def _participant(self, thread_id: str, address: str) -> Account | None:
-        thread = self._threads.thread(thread_id)
+        thread = self.threads.thread(thread_id)
         for username in thread.participants if thread else ():
-            account = self._accounts.get(username)
+            account = self.accounts.get(username)
             if account is not None and account.email == address:
                 return account
         return None
 
     def _bounced(self, ses_id: str, thread_id: str, seq: int, address: str, reason: str) -> str:
         recipient = self._participant(thread_id, address)
-        if recipient is None or not self._idempotency.claim("bounce", ses_id, address):
+        if recipient is None or not self.idempotency.claim("bounce", ses_id, address):
             return "skipped"
-        thread = self._threads.thread(thread_id)
+        thread = self.threads.thread(thread_id)
         assert thread is not None
         message_id = self._message_id(thread_id, seq)
-        self._audit.record(
+        self.audit.record(
             AuditEvent.MESSAGE_BOUNCED,
             actor=GATEWAY_ACTOR,
             request=RequestInfo.system(),
@@ -98,29 +94,23 @@ class DeliveryEvents:
         )
         outcome = "bounced"
         if not recipient.is_associate and recipient.status is not Status.TERMINATED:
-            sender = self._accounts.get(thread.created_by) or recipient
-            issued = self._pickup.issue(recipient, thread_id, sender.username)
-            self._pickup.save(issued)
-            self._pickup.send(recipient, sender, thread, issued, message_id)
+            sender = self.accounts.get(thread.created_by) or recipient
+            self.pickup.offer(recipient, sender, thread, message_id)
             outcome = "pickup_sent"
-        self._threads.record_delivery(
-            Delivery(thread_id, seq, recipient.username, DeliveryState.BOUNCED, clock.iso(clock.now()), outcome)
-        )
-        self._idempotency.done("bounce", ses_id, address)
+        self.delivery.record(thread_id, seq, recipient, DeliveryState.BOUNCED, outcome)
+        self.idempotency.done("bounce", ses_id, address)
         return outcome
 
     def _delivered(self, thread_id: str, seq: int, address: str) -> str:
         recipient = self._participant(thread_id, address)
         if recipient is None:
             return "skipped"
-        current = {(d.seq, d.username): d for d in self._threads.deliveries(thread_id)}.get((seq, recipient.username))
+        current = {(d.seq, d.username): d for d in self.threads.deliveries(thread_id)}.get((seq, recipient.username))
         if current is not None and current.state is DeliveryState.BOUNCED:
             return "skipped"  # a late delivery event does not undo the bounce's pickup link
-        self._threads.record_delivery(
-            Delivery(thread_id, seq, recipient.username, DeliveryState.SENT_TLS, clock.iso(clock.now()), "delivered")
-        )
+        self.delivery.record(thread_id, seq, recipient, DeliveryState.SENT_TLS, "delivered")
         return "delivered"
 
     def _message_id(self, thread_id: str, seq: int) -> str | None:
-        messages = self._threads.messages(thread_id)
+        messages = self.threads.messages(thread_id)
         return messages[seq - 1].message_id if 0 < seq <= len(messages) else None

@@ -30,7 +30,6 @@ def claim_key(*parts: str) -> str:
 
 @dataclass(frozen=True)
 class Idempotency(TableStore):
-
     def claim(self, *parts: str) -> bool:
         """True when this caller should do the work; False when it was already done."""
         key = claim_key(*parts)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,14 +35,17 @@ from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, Reque
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.gateway.content_scan import ScanResult, scan_mail
 from chalicelib.gateway.idempotency import Idempotency
+from chalicelib.gateway.mail_threads import MailThreads
 from chalicelib.gateway.mime_intake import InboundMail, Limits, MailRefused, RefusalReason, check_receipt, parse_mail
 from chalicelib.gateway.tls_decision import TlsDecision, TlsDecisions
-from chalicelib.mail.mailer import Mailer, MailNotSent, OutgoingMail
+from chalicelib.mail.mailer import MailNotSent
+from chalicelib.mail.notices import Notifier
 from chalicelib.mail.secure_mail import FileContent, SecureContent, TlsDelivery
+from chalicelib.messaging.delivery import MessageDelivery
 from chalicelib.messaging.drafts import AttachmentInput, Draft
-from chalicelib.messaging.model import Delivery, DeliveryState, Thread, ThreadRepository
-from chalicelib.messaging.pickup import PickupService
-from chalicelib.messaging.service import MessagingService, SendResult
+from chalicelib.messaging.model import Thread
+from chalicelib.messaging.sender import ByMail, SendResult
+from chalicelib.messaging.thread_store import ThreadRepository
 from chalicelib.messaging.uploads import StagedFile
 from chalicelib.settings import Settings
 
@@ -94,32 +98,19 @@ class RouteReport:
     internal: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
 class InboundRouter:
-    def __init__(
-        self,
-        settings: Settings,
-        accounts: AccountRepository,
-        threads: ThreadRepository,
-        messaging: MessagingService,
-        pickup: PickupService,
-        tls: TlsDecisions,
-        delivery: TlsDelivery,
-        mailer: Mailer,
-        idempotency: Idempotency,
-        s3_factory: Any,
-        audit: AuditLog,
-    ) -> None:
-        self._settings = settings
-        self._accounts = accounts
-        self._threads = threads
-        self._messaging = messaging
-        self._pickup = pickup
-        self._tls = tls
-        self._delivery = delivery
-        self._mailer = mailer
-        self._idempotency = idempotency
-        self._s3_factory = s3_factory
-        self._audit = audit
+    settings: Settings
+    accounts: AccountRepository
+    threads: ThreadRepository
+    mail_threads: MailThreads
+    delivery: MessageDelivery
+    tls: TlsDecisions
+    secure_mail: TlsDelivery
+    notifier: Notifier
+    idempotency: Idempotency
+    s3_factory: Callable[[], Any]
+    audit: AuditLog
 
     # --- entry -------------------------------------------------------------------------
 
@@ -129,14 +120,14 @@ class InboundRouter:
         except ValueError:
             log.warning("ignored a notification that is not an SES receipt")
             return RouteReport(outcome="refused", reason="not_a_receipt")
-        if not self._idempotency.claim("inbound", notice.ses_message_id):
+        if not self.idempotency.claim("inbound", notice.ses_message_id):
             return RouteReport(outcome="duplicate")
         try:
             report = self._route(notice, RequestInfo(request_id=f"ses-{notice.ses_message_id}"))
         except Exception:
-            self._idempotency.release("inbound", notice.ses_message_id)
+            self.idempotency.release("inbound", notice.ses_message_id)
             raise
-        self._idempotency.done("inbound", notice.ses_message_id)
+        self.idempotency.done("inbound", notice.ses_message_id)
         return report
 
     # --- the steps -----------------------------------------------------------------------
@@ -146,16 +137,16 @@ class InboundRouter:
             check_receipt(notice.receipt)
         except MailRefused as refused:
             return self._refuse_sender(notice, str(refused.reason), request)
-        if not self._settings.is_internal_address(notice.source):
+        if not self.settings.is_internal_address(notice.source):
             return self._refuse_sender(notice, "sender_not_internal", request)
         try:
-            mail = parse_mail(self._fetch(notice), Limits.for_settings(self._settings))
+            mail = parse_mail(self._fetch(notice), Limits.for_settings(self.settings))
         except MailRefused as refused:
             return self._refuse_mail(notice, refused, request)
-        if mail.sender != notice.source or not self._settings.is_internal_address(mail.sender):
+        if mail.sender != notice.source or not self.settings.is_internal_address(mail.sender):
             return self._refuse_sender(notice, "sender_mismatch", request)
         associate = self._associate(mail)
-        recipients = [a for a in mail.recipients if a not in (self._settings.gateway_address, associate.email)]
+        recipients = [a for a in mail.recipients if a not in (self.settings.gateway_address, associate.email)]
         answered = self._answered_thread(mail, associate)
         answered_emails = self._outside_emails(answered) if answered is not None else []
         if not recipients:
@@ -163,8 +154,8 @@ class InboundRouter:
             recipients = answered_emails
         if not recipients:
             return self._refuse_mail(notice, MailRefused(RefusalReason.NO_RECIPIENTS), request)
-        outside = [a for a in recipients if not self._settings.is_internal_address(a)]
-        inside = [a for a in recipients if self._settings.is_internal_address(a)]
+        outside = [a for a in recipients if not self.settings.is_internal_address(a)]
+        inside = [a for a in recipients if self.settings.is_internal_address(a)]
         join = answered if answered is not None and set(outside) <= set(answered_emails) else None
         report = RouteReport(outcome="routed", internal=inside)
         content = _content(mail)
@@ -172,30 +163,26 @@ class InboundRouter:
             scan = scan_mail(mail)
             routes = [self._decide(address, mail.subject, scan) for address in outside]
             report.routes = routes
-            result = self._messaging.send_from_mail(
-                associate,
-                outside,
-                _draft(mail),
-                _files(mail),
-                request,
-                join=join,
-                by_mail=frozenset(r.address for r in routes if r.by_tls),
+            by_mail = ByMail(
+                files=_files(mail),
+                tls=frozenset(r.address for r in routes if r.by_tls),
                 committed=lambda thread, message, participants: self._audit_decisions(
                     routes, scan, thread.thread_id, message.message_id, participants, request
                 ),
             )
+            result = self.mail_threads.post(associate, outside, _draft(mail), request, by_mail, join=join)
             report.thread_id, report.message_id = result.thread.thread_id, result.message.message_id
             self._deliver_by_tls(notice, associate, routes, result, content, mail.message_id)
-            self._threads.remember_mail_ids(result.thread.thread_id, [m for m in (mail.message_id,) if m])
+            self.threads.remember_mail_ids(result.thread.thread_id, [m for m in (mail.message_id,) if m])
         for address in inside:
             self._deliver_inside(notice, associate, address, content, report, request)
         return report
 
     def _fetch(self, notice: InboundNotice) -> bytes:
-        s3 = self._s3_factory()
+        s3 = self.s3_factory()
         try:
             head = s3.head_object(Bucket=notice.bucket, Key=notice.key)
-            if int(head["ContentLength"]) > self._settings.max_mail_bytes:
+            if int(head["ContentLength"]) > self.settings.max_mail_bytes:
                 raise MailRefused(RefusalReason.TOO_LARGE)
             body: bytes = s3.get_object(Bucket=notice.bucket, Key=notice.key)["Body"].read()
         except (ClientError, BotoCoreError) as exc:
@@ -205,7 +192,7 @@ class InboundRouter:
 
     def _associate(self, mail: InboundMail) -> Account:
         """The sending associate's account, created on first use (associates come from the plan's directory)."""
-        account = self._accounts.get(mail.sender)
+        account = self.accounts.get(mail.sender)
         if account is not None and account.role is Role.ASSOCIATE and account.status is Status.ACTIVE:
             return account
         if account is not None:
@@ -219,7 +206,7 @@ class InboundRouter:
             created_at=clock.iso(clock.now()),
             created_by="mail-gateway",
         )
-        self._audit.record(
+        self.audit.record(
             AuditEvent.ACCOUNT_CREATED,
             actor=GATEWAY_ACTOR,
             request=RequestInfo.system(),
@@ -227,15 +214,15 @@ class InboundRouter:
             reason="associate_first_mail",
             detail={"role": "associate"},
         )
-        self._accounts.create(created, claim_email=True)
+        self.accounts.create(created, claim_email=True)
         return created
 
     def _decide(self, address: str, subject: str, scan: ScanResult) -> Route:
-        if self._settings.delivery_policy == "portal_always":
+        if self.settings.delivery_policy == "portal_always":
             return Route(address, False, "policy_portal_always")
-        if self._settings.portal_keyword and self._settings.portal_keyword in subject.lower():
+        if self.settings.portal_keyword and self.settings.portal_keyword in subject.lower():
             return Route(address, False, "subject_keyword")
-        decision = self._tls.for_address(address)
+        decision = self.tls.for_address(address)
         if decision.permits_tls_delivery(sensitive=scan.found):
             return Route(address, True, str(decision.reason), decision)
         reason = "sensitive_data_needs_verified_tls" if scan.found and not decision.verified else str(decision.reason)
@@ -243,12 +230,12 @@ class InboundRouter:
 
     def _answered_thread(self, mail: InboundMail, associate: Account) -> Thread | None:
         """The thread this mail answers (In-Reply-To/References), if the sending associate takes part in it."""
-        thread_id = self._threads.thread_for_mail_ids(mail.thread_ids)
-        thread = self._threads.thread(thread_id) if thread_id else None
+        thread_id = self.threads.thread_for_mail_ids(mail.thread_ids)
+        thread = self.threads.thread(thread_id) if thread_id else None
         return thread if thread is not None and associate.username in thread.associates else None
 
     def _outside_emails(self, thread: Thread) -> list[str]:
-        accounts = (self._accounts.get(u) for u in thread.participants)
+        accounts = (self.accounts.get(u) for u in thread.participants)
         return [a.email for a in accounts if a is not None and not a.is_associate and a.status is not Status.TERMINATED]
 
     def _audit_decisions(
@@ -269,7 +256,7 @@ class InboundRouter:
             }
             if route.decision is not None:
                 detail["verdict"] = str(route.decision.verdict)
-            self._audit.record(
+            self.audit.record(
                 AuditEvent.MESSAGE_TLS_DECIDED,
                 actor=GATEWAY_ACTOR,
                 request=request,
@@ -291,10 +278,10 @@ class InboundRouter:
     ) -> None:
         for route in (r for r in routes if r.by_tls):
             recipient = next(a for a in result.participants if a.email == route.address)
-            if not self._idempotency.claim("tls", notice.ses_message_id, route.address):
+            if not self.idempotency.claim("tls", notice.ses_message_id, route.address):
                 continue
             try:
-                sent = self._delivery.send(
+                sent = self.secure_mail.send(
                     associate,
                     route.address,
                     recipient.display_name,
@@ -305,29 +292,15 @@ class InboundRouter:
                     in_reply_to=in_reply_to,
                 )
             except MailNotSent:
-                self._idempotency.done("tls", notice.ses_message_id, route.address)
-                self._fall_back_to_pickup(associate, recipient, result, "tls_send_refused")
+                self.idempotency.done("tls", notice.ses_message_id, route.address)
+                self.delivery.offer_pickup(
+                    recipient, associate, result.thread, result.message, reason="tls_send_refused"
+                )
                 continue
-            self._record(result, recipient, DeliveryState.SENT_TLS, "sent")
-            self._threads.remember_mail_ids(result.thread.thread_id, [sent.message_id])
-            self._audit.record(
-                AuditEvent.MESSAGE_DELIVERED_TLS,
-                actor=GATEWAY_ACTOR,
-                request=RequestInfo.system(),
-                account=recipient.username,
-                thread_id=result.thread.thread_id,
-                message_id=result.message.message_id,
-                detail={"ses_message_id": sent.ses_message_id},
+            self.delivery.sent_over_tls(
+                result.message, recipient, sent, actor=GATEWAY_ACTOR, request=RequestInfo.system()
             )
-            self._idempotency.done("tls", notice.ses_message_id, route.address)
-
-    def _fall_back_to_pickup(self, associate: Account, recipient: Account, result: SendResult, reason: str) -> None:
-        issued = self._pickup.issue(recipient, result.thread.thread_id, associate.username)
-        self._pickup.save(issued)
-        sent = self._pickup.send(recipient, associate, result.thread, issued, result.message.message_id)
-        self._record(
-            result, recipient, DeliveryState.PICKUP_NOTIFIED if sent else DeliveryState.NOTIFICATION_FAILED, reason
-        )
+            self.idempotency.done("tls", notice.ses_message_id, route.address)
 
     def _deliver_inside(
         self,
@@ -339,10 +312,10 @@ class InboundRouter:
         request: RequestInfo,
     ) -> None:
         """Internal recipients get the mail directly (over enforced TLS, like everything we send)."""
-        if not self._idempotency.claim("inside", notice.ses_message_id, address):
+        if not self.idempotency.claim("inside", notice.ses_message_id, address):
             return
         try:
-            sent = self._delivery.send(
+            sent = self.secure_mail.send(
                 associate,
                 address,
                 "",
@@ -352,9 +325,9 @@ class InboundRouter:
                 reference_code="internal",
             )
         except MailNotSent:
-            self._idempotency.release("inside", notice.ses_message_id, address)
+            self.idempotency.release("inside", notice.ses_message_id, address)
             raise ServiceUnavailable() from None
-        self._audit.record(
+        self.audit.record(
             AuditEvent.MESSAGE_DELIVERED_TLS,
             actor=GATEWAY_ACTOR,
             request=request,
@@ -363,13 +336,13 @@ class InboundRouter:
             reason="internal_recipient",
             detail={"ses_message_id": sent.ses_message_id},
         )
-        self._idempotency.done("inside", notice.ses_message_id, address)
+        self.idempotency.done("inside", notice.ses_message_id, address)
 
     # --- refusals ------------------------------------------------------------------------
 
     def _refuse_sender(self, notice: InboundNotice, reason: str, request: RequestInfo) -> RouteReport:
         """Not an authenticated associate: audited, nothing delivered, no reply (the sender may be forged)."""
-        self._audit.record(
+        self.audit.record(
             AuditEvent.INBOUND_SENDER_REFUSED,
             actor=GATEWAY_ACTOR,
             request=request,
@@ -381,34 +354,15 @@ class InboundRouter:
 
     def _refuse_mail(self, notice: InboundNotice, refused: MailRefused, request: RequestInfo) -> RouteReport:
         """Malformed or oversized: audited, nothing delivered, and a notice to the authenticated sender."""
-        self._audit.record(
+        self.audit.record(
             AuditEvent.INBOUND_MAIL_REFUSED,
             actor=GATEWAY_ACTOR,
             request=request,
             outcome=Outcome.DENIED,
             reason=str(refused.reason),
         )
-        notice_mail = OutgoingMail.from_templates(
-            to=notice.source,
-            subject=f"{self._settings.plan_name}: your secure mail was not delivered",
-            template="mail_refused",
-            plan_name=self._settings.plan_name,
-            reason=refused.public_message,
-        )
-        try:
-            self._mailer.send(notice_mail)
-        except MailNotSent:
-            log.warning("refusal notice not sent")
+        self.notifier.mail_refused(notice.source, refused.public_message)
         return RouteReport(outcome="refused", reason=str(refused.reason))
-
-    # --- small helpers ----------------------------------------------------------------------
-
-    def _record(self, result: SendResult, recipient: Account, state: DeliveryState, reason: str) -> None:
-        self._threads.record_delivery(
-            Delivery(
-                result.thread.thread_id, result.message.seq, recipient.username, state, clock.iso(clock.now()), reason
-            )
-        )
 
 
 def _draft(mail: InboundMail) -> Draft:

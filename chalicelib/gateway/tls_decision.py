@@ -351,7 +351,6 @@ def _preference_levels(records: list[MxRecord]) -> list[list[str]]:
 
 @dataclass(frozen=True)
 class TlsDecisionCache(TableStore):
-
     def get(self, domain: str) -> TlsDecision | None:
         """The cached decision, or None if there is none or it has expired."""
         with unavailable_on_outage("gateway"):

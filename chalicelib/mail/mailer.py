@@ -54,21 +54,21 @@ class OutgoingMail:
         )
 
 
+@dataclass(frozen=True)
 class Mailer:
-    def __init__(self, sender: str, sender_name: str, sesv2_factory: Callable[[], Any]) -> None:
-        self._sender = sender
-        self._sender_name = sender_name
-        self._sesv2_factory = sesv2_factory
+    sender: str
+    sender_name: str
+    sesv2_factory: Callable[[], Any]
 
     def build(self, mail: OutgoingMail) -> EmailMessage:
         message = EmailMessage()
-        message["From"] = address(self._sender, self._sender_name)
+        message["From"] = address(self.sender, self.sender_name)
         message["To"] = address(mail.to, mail.to_name)
         if mail.reply_to:
             message["Reply-To"] = address(mail.reply_to)
         message["Subject"] = one_line(mail.subject)
         message["Date"] = format_datetime(clock.now())
-        message["Message-ID"] = make_msgid(domain=self._sender.partition("@")[2])
+        message["Message-ID"] = make_msgid(domain=self.sender.partition("@")[2])
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(mail.text)
         if mail.html:
@@ -90,7 +90,7 @@ class Mailer:
     ) -> str:
         """Send a fully built message to ``destinations``; returns the SES message id or raises ``MailNotSent``."""
         request: dict[str, Any] = {
-            "FromEmailAddress": sender or self._sender,
+            "FromEmailAddress": sender or self.sender,
             "Destination": {"ToAddresses": destinations},
             "Content": {"Raw": {"Data": message.as_bytes()}},
         }
@@ -99,7 +99,7 @@ class Mailer:
         if tags:
             request["EmailTags"] = [{"Name": k, "Value": v} for k, v in tags.items()]
         try:
-            response = self._sesv2_factory().send_email(**request)
+            response = self.sesv2_factory().send_email(**request)
         except (ClientError, BotoCoreError) as exc:
             log.warning("mail not sent", extra={"error": type(exc).__name__})
             raise MailNotSent() from None

@@ -14,8 +14,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from chalicelib import clock
-from chalicelib.accounts.model import Account
+from chalicelib.limits import MAX_FILENAME, MAX_SUBJECT
 from chalicelib.mail.mailer import Mailer, address
+from chalicelib.mail.people import Person, display
 from chalicelib.settings import Settings
 from chalicelib.text import one_line
 
@@ -44,16 +45,16 @@ class Sent:
 
 
 def secure_subject(subject: str) -> str:
-    clean = one_line(subject, 200)
+    clean = one_line(subject, MAX_SUBJECT)
     return clean if clean.lower().startswith(SECURE_TAG.lower()) else f"{SECURE_TAG} {clean}".strip()
 
 
+@dataclass(frozen=True)
 class TlsDelivery:
-    def __init__(self, settings: Settings, mailer: Mailer) -> None:
-        self._settings = settings
-        self._mailer = mailer
+    settings: Settings
+    mailer: Mailer
 
-    def _from(self, sender: Account) -> tuple[str, str, str]:
+    def _from(self, sender: Person) -> tuple[str, str, str]:
         """(From address, its display name, Reply-To) for mail written by ``sender``.
 
         Associates send as themselves (a verified domain). Partners' messages come from
@@ -62,12 +63,12 @@ class TlsDelivery:
         """
         if sender.is_associate:
             return sender.email, sender.display_name, sender.email
-        name = f"{sender.display_name or sender.email} via {self._settings.plan_name}"
-        return self._settings.mail_from, name, self._settings.gateway_address
+        name = f"{display(sender)} via {self.settings.plan_name}"
+        return self.settings.mail_from, name, self.settings.gateway_address
 
     def build(
         self,
-        sender: Account,
+        sender: Person,
         to: str,
         to_name: str,
         content: SecureContent,
@@ -82,7 +83,7 @@ class TlsDelivery:
         message["Reply-To"] = address(reply_to)
         message["Subject"] = secure_subject(content.subject)
         message["Date"] = format_datetime(clock.now())
-        message["Message-ID"] = make_msgid(domain=self._settings.mail_from.partition("@")[2])
+        message["Message-ID"] = make_msgid(domain=self.settings.mail_from.partition("@")[2])
         if in_reply_to:
             reference = "<" + one_line(in_reply_to, 250).strip("<>") + ">"
             message["In-Reply-To"] = reference
@@ -97,13 +98,13 @@ class TlsDelivery:
                 file.data,
                 maintype=maintype or "application",
                 subtype=subtype or "octet-stream",
-                filename=one_line(file.filename, 120) or "attachment",
+                filename=one_line(file.filename, MAX_FILENAME) or "attachment",
             )
         return message
 
     def send(
         self,
-        sender: Account,
+        sender: Person,
         to: str,
         to_name: str,
         content: SecureContent,
@@ -115,11 +116,11 @@ class TlsDelivery:
     ) -> Sent:
         """Send over enforced TLS; raises ``MailNotSent`` when SES refuses it."""
         message = self.build(sender, to, to_name, content, reference_code=reference_code, in_reply_to=in_reply_to)
-        ses_id = self._mailer.send_message(
+        ses_id = self.mailer.send_message(
             message,
             [to],
             sender=self._from(sender)[0],
-            configuration_set=self._settings.tls_configuration_set,
+            configuration_set=self.settings.tls_configuration_set,
             # Echoed back in bounce and delivery events (SES tags allow only [A-Za-z0-9_-]).
             tags={"thread_id": thread_id, "seq": str(seq)},
         )

@@ -20,7 +20,8 @@ from urllib.parse import quote, unquote, urlsplit
 from chalicelib.accounts.sessions import Principal
 from chalicelib.audit.records import RequestInfo
 from chalicelib.errors import NotFound, SealpostError
-from chalicelib.messaging.service import Attachment, MessagingService
+from chalicelib.messaging.content import Attachment
+from chalicelib.messaging.reader import MessageReader
 from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ _KEY = re.compile(r"^/?threads/([0-9a-f]{32})/([0-9a-f]{32})/attachments/([0-9a-
 
 
 @dataclass(frozen=True)
-class Delivery:
+class Download:
     """Either the file itself or where to fetch it."""
 
     attachment: Attachment | None = None
@@ -42,11 +43,11 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+@dataclass(frozen=True)
 class DownloadService:
-    def __init__(self, settings: Settings, messaging: MessagingService, s3_factory: Callable[[], Any]) -> None:
-        self._settings = settings
-        self._messaging = messaging
-        self._s3_factory = s3_factory
+    settings: Settings
+    reader: MessageReader
+    s3_factory: Callable[[], Any]
 
     def deliver(
         self,
@@ -57,37 +58,37 @@ class DownloadService:
         request: RequestInfo,
         *,
         redirect_always: bool = False,
-    ) -> Delivery:
+    ) -> Download:
         """The file inline, or a short-lived Object Lambda URL: for large files, and for every file when
         ``redirect_always`` (browsers' links: API Gateway returns binary bodies only when the first type
         of the Accept header is a binary one, and a browser's navigation asks for text/html first)."""
-        record, info = self._messaging.attachment(principal, thread_id, message_id, attachment_id, request)
-        inline = not redirect_always and record.stored.size <= self._settings.inline_download_max_bytes
-        if self._settings.local_mode or inline:
-            return Delivery(attachment=self._messaging.open_attachment(record, info, thread_id, message_id))
-        url = self._s3_factory().generate_presigned_url(
+        located = self.reader.attachment(principal, thread_id, message_id, attachment_id, request)
+        inline = not redirect_always and located.record.stored.size <= self.settings.inline_download_max_bytes
+        if self.settings.local_mode or inline:
+            return Download(attachment=self.reader.open_attachment(located))
+        url = self.s3_factory().generate_presigned_url(
             "get_object",
             Params={
-                "Bucket": self._settings.download_access_point_arn,
-                "Key": record.stored.key,
-                "ResponseContentDisposition": content_disposition(info.filename),
+                "Bucket": self.settings.download_access_point_arn,
+                "Key": located.record.stored.key,
+                "ResponseContentDisposition": content_disposition(located.info.filename),
             },
             ExpiresIn=PRESIGNED_SECONDS,
         )
-        return Delivery(redirect_url=str(url))
+        return Download(redirect_url=str(url))
 
     def object_lambda_get(self, event: dict[str, Any]) -> None:
         """The S3 Object Lambda transformation: decrypt the requested attachment, or answer with an error."""
         context = event["getObjectContext"]
         route, token = context["outputRoute"], context["outputToken"]
-        s3 = self._s3_factory()
+        s3 = self.s3_factory()
         match = _KEY.match(unquote(urlsplit(event.get("userRequest", {}).get("url", "")).path))
         try:
             if match is None:
                 raise NotFound()
             thread_id, message_id, attachment_id = match.groups()
-            record, info = self._messaging.attachment_for_delivery(thread_id, message_id, attachment_id)
-            attachment = self._messaging.open_attachment(record, info, thread_id, message_id)
+            located = self.reader.attachment_for_delivery(thread_id, message_id, attachment_id)
+            attachment = self.reader.open_attachment(located)
         except SealpostError as error:
             log.warning("object lambda refused", extra={"code": error.code})
             s3.write_get_object_response(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -37,21 +38,21 @@ def attachment_key(thread_id: str, message_id: str, attachment_id: str) -> str:
     return f"threads/{thread_id}/{message_id}/attachments/{attachment_id}"
 
 
+@dataclass(frozen=True)
 class MessageStore:
-    def __init__(self, bucket: str, kms_key_arn: str, s3_factory: Callable[[], Any]) -> None:
-        self._bucket = bucket
-        self._kms_key_arn = kms_key_arn
-        self._s3_factory = s3_factory
+    bucket: str
+    kms_key_arn: str
+    s3_factory: Callable[[], Any]
 
     def put(self, key: str, ciphertext: bytes) -> StoredObject:
         try:
-            self._s3_factory().put_object(
-                Bucket=self._bucket,
+            self.s3_factory().put_object(
+                Bucket=self.bucket,
                 Key=key,
                 Body=ciphertext,
                 ContentType="application/octet-stream",
                 ServerSideEncryption="aws:kms",
-                SSEKMSKeyId=self._kms_key_arn,
+                SSEKMSKeyId=self.kms_key_arn,
             )
         except (ClientError, BotoCoreError) as exc:
             log.warning("message store write failed", extra={"error": type(exc).__name__})
@@ -61,7 +62,7 @@ class MessageStore:
     def get(self, stored: StoredObject) -> bytes:
         """The ciphertext, after checking it is byte for byte what the record says."""
         try:
-            body: bytes = self._s3_factory().get_object(Bucket=self._bucket, Key=stored.key)["Body"].read()
+            body: bytes = self.s3_factory().get_object(Bucket=self.bucket, Key=stored.key)["Body"].read()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise IntegrityError() from None

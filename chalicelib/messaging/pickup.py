@@ -22,7 +22,8 @@ from chalicelib.accounts.tokens import IssuedToken, LinkToken, TokenPurpose, Tok
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import InvalidRequest, LinkNotValid, NotFound
 from chalicelib.mail.notices import Notifier
-from chalicelib.messaging.model import Thread, ThreadRepository
+from chalicelib.messaging.model import Thread
+from chalicelib.messaging.thread_store import ThreadRepository
 from chalicelib.settings import Settings
 
 
@@ -40,54 +41,49 @@ class Pickup:
         return self.account.status is Status.INVITED
 
 
+@dataclass(frozen=True)
 class PickupService:
-    def __init__(
-        self,
-        settings: Settings,
-        accounts: AccountRepository,
-        threads: ThreadRepository,
-        tokens: TokenStore,
-        credentials: CredentialService,
-        signin: SignInService,
-        notifier: Notifier,
-        audit: AuditLog,
-    ) -> None:
-        self._settings = settings
-        self._accounts = accounts
-        self._threads = threads
-        self._tokens = tokens
-        self._credentials = credentials
-        self._signin = signin
-        self._notifier = notifier
-        self._audit = audit
+    settings: Settings
+    accounts: AccountRepository
+    threads: ThreadRepository
+    tokens: TokenStore
+    credentials: CredentialService
+    signin: SignInService
+    notifier: Notifier
+    audit: AuditLog
 
     def issue(self, recipient: Account, thread_id: str, created_by: str) -> IssuedToken:
-        return self._tokens.issue(
+        """A new link for ``recipient`` to ``thread_id``, not yet stored."""
+        return self.tokens.issue(
             TokenPurpose.PICKUP,
             recipient.username,
-            self._settings.pickup_ttl_seconds,
+            self.settings.pickup_ttl_seconds,
             thread_id=thread_id,
             created_by=created_by,
         )
 
-    def save(self, issued: IssuedToken) -> None:
-        self._tokens.save(issued)
-
     def link(self, issued: IssuedToken) -> str:
-        return f"{self._settings.portal_url}/p/{issued.secret}"
+        return f"{self.settings.portal_url}/p/{issued.secret}"
 
-    def send(
-        self, recipient: Account, sender: Account, thread: Thread, issued: IssuedToken, message_id: str | None = None
+    def offer(
+        self,
+        recipient: Account,
+        sender: Account,
+        thread: Thread,
+        message_id: str | None = None,
+        *,
+        issued: IssuedToken | None = None,
     ) -> bool:
-        """Mail the pickup link (no PHI: sender, reference code, link)."""
-        sent = self._notifier.pickup(
-            recipient,
-            sender,
-            thread.reference_code,
-            self.link(issued),
-            first_time=recipient.status is Status.INVITED,
-        )
-        self._audit.record(
+        """Mail ``recipient`` a pickup link to ``thread`` (no PHI: sender, reference code, link) and audit it.
+
+        ``issued``: a link already stored (a new partner's first one, saved with their account);
+        otherwise a new link is issued and stored first. False when the mail could not be sent.
+        """
+        if issued is None:
+            issued = self.issue(recipient, thread.thread_id, sender.username)
+            self.tokens.save(issued)
+        sent = self._mail(recipient, sender, thread, issued)
+        self.audit.record(
             AuditEvent.PICKUP_LINK_SENT,
             actor=Actor.system(),
             request=RequestInfo.system(),
@@ -98,14 +94,19 @@ class PickupService:
         )
         return sent
 
+    def _mail(self, recipient: Account, sender: Account, thread: Thread, issued: IssuedToken) -> bool:
+        return self.notifier.pickup(
+            recipient, sender, thread.reference_code, self.link(issued), first_time=recipient.status is Status.INVITED
+        )
+
     def open(self, secret: str) -> Pickup | None:
         """Where a link leads, whatever its state; None when it is not one of ours."""
-        found = self._tokens.find(secret, TokenPurpose.PICKUP)
+        found = self.tokens.find(secret, TokenPurpose.PICKUP)
         if found is None or not found[0].thread_id:
             return None
         token, state = found
-        account = self._accounts.get(token.username)
-        thread = self._threads.thread(token.thread_id) if token.thread_id else None
+        account = self.accounts.get(token.username)
+        thread = self.threads.thread(token.thread_id) if token.thread_id else None
         if account is None or thread is None:
             return None
         if account.status is Status.TERMINATED:
@@ -124,8 +125,8 @@ class PickupService:
         """First pickup: the recipient chooses a password; the user name is mailed to them.
         Returns the session and the thread the link leads to."""
         pickup = self._valid(secret)
-        signed_in = self._credentials.register(secret, raw_password, raw_confirmation, request, TokenPurpose.PICKUP)
-        self._notifier.registered(signed_in.account)
+        signed_in = self.credentials.register(secret, raw_password, raw_confirmation, request, TokenPurpose.PICKUP)
+        self.notifier.registered(signed_in.account)
         return signed_in, pickup.thread.thread_id
 
     def sign_in(self, secret: str, raw_password: Any, request: RequestInfo) -> tuple[SignedIn, str]:
@@ -133,8 +134,8 @@ class PickupService:
         pickup = self._valid(secret)
         if pickup.first_time:
             raise InvalidRequest("Choose your password first.", field="password")
-        signed_in = self._signin.sign_in(pickup.account.username, raw_password, request)
-        self._tokens.consume(secret, TokenPurpose.PICKUP)
+        signed_in = self.signin.sign_in(pickup.account.username, raw_password, request)
+        self.tokens.consume(secret, TokenPurpose.PICKUP)
         return signed_in, pickup.thread.thread_id
 
     def request_new_link(self, secret: str, request: RequestInfo) -> None:
@@ -143,7 +144,7 @@ class PickupService:
         if pickup is None or pickup.account.status is Status.TERMINATED:
             return
         reason = "expired" if pickup.state is TokenState.EXPIRED else "already been used"
-        self._audit.record(
+        self.audit.record(
             AuditEvent.PICKUP_NEW_LINK_REQUESTED,
             actor=Actor.anonymous(),
             request=request,
@@ -152,15 +153,15 @@ class PickupService:
             reason=str(pickup.state),
         )
         for username in pickup.thread.associates:
-            associate = self._accounts.get(username)
+            associate = self.accounts.get(username)
             if associate is not None and associate.status is Status.ACTIVE:
-                self._notifier.new_link_requested(
+                self.notifier.new_link_requested(
                     associate, pickup.account, pickup.thread.reference_code, pickup.thread.thread_id, reason
                 )
 
     def resend(self, associate: Principal, thread_id: str, raw_username: Any, request: RequestInfo) -> Account:
         """An associate on the thread sends a participant a fresh pickup link."""
-        thread = self._threads.thread(thread_id) if isinstance(thread_id, str) else None
+        thread = self.threads.thread(thread_id) if isinstance(thread_id, str) else None
         if (
             thread is None
             or not associate.account.is_associate
@@ -168,11 +169,11 @@ class PickupService:
             or raw_username not in thread.participants
         ):
             raise NotFound("There is no such participant in your threads.")
-        recipient = self._accounts.require(str(raw_username))
+        recipient = self.accounts.require(str(raw_username))
         if recipient.is_associate or recipient.status is Status.TERMINATED:
             raise NotFound("There is no such participant in your threads.")
         issued = self.issue(recipient, thread.thread_id, associate.account.username)
-        self._audit.record(
+        self.audit.record(
             AuditEvent.PICKUP_LINK_SENT,
             actor=associate.actor,
             request=request,
@@ -180,12 +181,6 @@ class PickupService:
             thread_id=thread.thread_id,
             reason="resent_by_associate",
         )
-        self._tokens.save(issued)
-        self._notifier.pickup(
-            recipient,
-            associate.account,
-            thread.reference_code,
-            self.link(issued),
-            first_time=recipient.status is Status.INVITED,
-        )
+        self.tokens.save(issued)
+        self._mail(recipient, associate.account, thread, issued)
         return recipient

@@ -67,34 +67,30 @@ class PendingUpload:
     size: int
 
 
+@dataclass(frozen=True)
 class UploadService:
-    def __init__(self, bucket: str, kms_key_arn: str, max_bytes: int, s3_factory: Callable[[], Any]) -> None:
-        self._bucket = bucket
-        self._kms_key_arn = kms_key_arn
-        self._max_bytes = max_bytes
-        self._s3_factory = s3_factory
+    bucket: str
+    kms_key_arn: str
+    max_bytes: int
+    s3_factory: Callable[[], Any]
 
     def _key(self, username: str, upload_id: str) -> str:
         return f"uploads/{username}/{upload_id}"
 
-    @property
-    def max_bytes(self) -> int:
-        return self._max_bytes
-
     def _presign(self, key: str, fields: dict[str, str], conditions: list[Any]) -> dict[str, Any]:
         try:
-            post: dict[str, Any] = self._s3_factory().generate_presigned_post(
-                Bucket=self._bucket,
+            post: dict[str, Any] = self.s3_factory().generate_presigned_post(
+                Bucket=self.bucket,
                 Key=key,
                 Fields={
                     "x-amz-server-side-encryption": "aws:kms",
-                    "x-amz-server-side-encryption-aws-kms-key-id": self._kms_key_arn,
+                    "x-amz-server-side-encryption-aws-kms-key-id": self.kms_key_arn,
                     **fields,
                 },
                 Conditions=[
                     *conditions,
                     {"x-amz-server-side-encryption": "aws:kms"},
-                    {"x-amz-server-side-encryption-aws-kms-key-id": self._kms_key_arn},
+                    {"x-amz-server-side-encryption-aws-kms-key-id": self.kms_key_arn},
                     *({name: value} for name, value in fields.items()),
                 ],
                 ExpiresIn=UPLOAD_URL_SECONDS,
@@ -108,9 +104,9 @@ class UploadService:
         """A presigned POST for one file of ``declared_size`` bytes (413 above the message limit)."""
         if not isinstance(declared_size, int) or isinstance(declared_size, bool) or declared_size < 1:
             raise InvalidRequest("Give the file's size in bytes (a whole number above zero).", field="size")
-        if declared_size > self._max_bytes:
+        if declared_size > self.max_bytes:
             raise PayloadTooLarge(
-                f"Attachments may be at most {_limit_text(self._max_bytes)} per message.", field="size"
+                f"Attachments may be at most {_limit_text(self.max_bytes)} per message.", field="size"
             )
         upload_id = secrets.token_urlsafe(16)
         post = self._presign(self._key(username, upload_id), {}, [["content-length-range", 1, declared_size]])
@@ -133,13 +129,13 @@ class UploadService:
         post = self._presign(
             key,
             {"success_action_redirect": redirect_url},
-            [["content-length-range", 1, self._max_bytes]],
+            [["content-length-range", 1, self.max_bytes]],
         )
         return UploadTicket(
             upload_id=upload_id,
             url=post["url"],
             fields=dict(post["fields"]),
-            max_bytes=self._max_bytes,
+            max_bytes=self.max_bytes,
             expires_in=UPLOAD_URL_SECONDS,
         )
 
@@ -150,7 +146,7 @@ class UploadService:
         base = f"uploads/{username}/"
         found: list[tuple[str, PendingUpload]] = []
         try:
-            pages = self._s3_factory().get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=base)
+            pages = self.s3_factory().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base)
             for page in pages:
                 for item in page.get("Contents", []):
                     parts = item["Key"][len(base) :].split("/", 2)
@@ -165,7 +161,7 @@ class UploadService:
         """The key and size of an upload: ``uploads/<user>/<id>`` or ``uploads/<user>/<id>/<context>/<name>``."""
         base = self._key(username, upload_id)
         try:
-            listing = s3.list_objects_v2(Bucket=self._bucket, Prefix=base, MaxKeys=10)
+            listing = s3.list_objects_v2(Bucket=self.bucket, Prefix=base, MaxKeys=10)
         except (ClientError, BotoCoreError):
             raise ServiceUnavailable() from None
         for item in listing.get("Contents", []):
@@ -181,7 +177,7 @@ class UploadService:
                 raise InvalidRequest("An attachment refers to an unknown upload.", field="attachments")
         if len(set(ids)) != len(ids):
             raise InvalidRequest("The same upload is attached twice.", field="attachments")
-        s3 = self._s3_factory()
+        s3 = self.s3_factory()
         located: dict[str, tuple[str, int]] = {}
         for upload_id in ids:
             found = self._staged_key(s3, username, upload_id)
@@ -191,17 +187,17 @@ class UploadService:
                     field="attachments",
                 )
             located[upload_id] = found
-        if sum(size for _, size in located.values()) > self._max_bytes:
+        if sum(size for _, size in located.values()) > self.max_bytes:
             self.discard(username, ids)
             raise PayloadTooLarge(
-                f"Attachments may be at most {_limit_text(self._max_bytes)} per message together. "
+                f"Attachments may be at most {_limit_text(self.max_bytes)} per message together. "
                 "The uploaded files were removed.",
                 field="attachments",
             )
         files = []
         for upload_id in ids:
             try:
-                body = s3.get_object(Bucket=self._bucket, Key=located[upload_id][0])["Body"].read()
+                body = s3.get_object(Bucket=self.bucket, Key=located[upload_id][0])["Body"].read()
             except (ClientError, BotoCoreError):
                 raise ServiceUnavailable() from None
             files.append(StagedFile(upload_id=upload_id, data=body))
@@ -209,15 +205,15 @@ class UploadService:
 
     def discard(self, username: str, upload_ids: Iterable[str]) -> None:
         """Delete every version of the staged uploads (nothing plaintext stays behind)."""
-        s3 = self._s3_factory()
+        s3 = self.s3_factory()
         for upload_id in upload_ids:
             key = self._key(username, upload_id)
             try:
-                listing = s3.list_object_versions(Bucket=self._bucket, Prefix=key)
+                listing = s3.list_object_versions(Bucket=self.bucket, Prefix=key)
                 versions = listing.get("Versions", []) + listing.get("DeleteMarkers", [])
                 for version in versions:
                     if version["Key"] == key or version["Key"].startswith(key + "/"):
-                        s3.delete_object(Bucket=self._bucket, Key=version["Key"], VersionId=version["VersionId"])
+                        s3.delete_object(Bucket=self.bucket, Key=version["Key"], VersionId=version["VersionId"])
             except (ClientError, BotoCoreError) as exc:
                 # The lifecycle rule removes what is left within a day.
                 log.warning("staged upload not deleted", extra={"error": type(exc).__name__})

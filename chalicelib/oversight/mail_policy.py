@@ -21,7 +21,8 @@ from chalicelib.dynamo import unavailable_on_outage
 from chalicelib.errors import InvalidRequest
 from chalicelib.gateway.dns_lookup import normalize_domain
 from chalicelib.gateway.tls_decision import TlsDecision, TlsDecisionCache
-from chalicelib.messaging.model import BlockedAttempt, ThreadRepository
+from chalicelib.messaging.model import BlockedAttempt
+from chalicelib.messaging.thread_store import ThreadRepository
 
 MAX_DECISIONS = 500
 
@@ -33,24 +34,17 @@ class FilterOverview:
     strikes_before_termination: int
 
 
+@dataclass(frozen=True)
 class Oversight:
-    def __init__(
-        self,
-        admin: AccountAdmin,
-        threads: ThreadRepository,
-        gateway_table_factory: Callable[[], Any],
-        strikes_before_termination: int,
-        audit: AuditLog,
-    ) -> None:
-        self._admin = admin
-        self._threads = threads
-        self._gateway_table_factory = gateway_table_factory
-        self._strikes_limit = strikes_before_termination
-        self._audit = audit
+    admin: AccountAdmin
+    threads: ThreadRepository
+    gateway_table_factory: Callable[[], Any]
+    strikes_before_termination: int
+    audit: AuditLog
 
     def tls_decisions(self, associate: Principal, request: RequestInfo) -> list[TlsDecision]:
         """Every fresh cached decision, by domain (at most ``MAX_DECISIONS``)."""
-        require_associate(associate, self._audit, request, "tls_decisions")
+        require_associate(associate, self.audit, request, "tls_decisions")
         now = clock.epoch_seconds()
         found: list[TlsDecision] = []
         kwargs: dict[str, Any] = {
@@ -58,7 +52,7 @@ class Oversight:
             "ExpressionAttributeValues": {":kind": "tls_decision"},
         }
         with unavailable_on_outage("gateway"):
-            table = self._gateway_table_factory()
+            table = self.gateway_table_factory()
             while len(found) < MAX_DECISIONS:
                 page = table.scan(**kwargs)
                 found.extend(TlsDecision.from_item(item) for item in page.get("Items", []))
@@ -70,17 +64,17 @@ class Oversight:
 
     def tls_decision(self, associate: Principal, raw_domain: Any, request: RequestInfo) -> TlsDecision | None:
         """The cached decision for one domain (or a mail address's domain); None when none is cached."""
-        require_associate(associate, self._audit, request, "tls_decisions")
+        require_associate(associate, self.audit, request, "tls_decisions")
         if not isinstance(raw_domain, str) or not raw_domain.strip():
             raise InvalidRequest("Enter a mail domain, such as clinic.example.", field="domain")
         try:
             domain = normalize_domain(raw_domain.strip().rpartition("@")[2])
         except ValueError:
             raise InvalidRequest("This is not a mail domain.", field="domain") from None
-        return TlsDecisionCache(self._gateway_table_factory).get(domain)
+        return TlsDecisionCache(self.gateway_table_factory).get(domain)
 
     def domain_filter(self, associate: Principal, request: RequestInfo) -> FilterOverview:
-        require_associate(associate, self._audit, request, "domain_filter")
-        partners = [p for p in self._admin.list_partners(associate, request) if p.strikes > 0]
+        require_associate(associate, self.audit, request, "domain_filter")
+        partners = [p for p in self.admin.list_partners(associate, request) if p.strikes > 0]
         partners.sort(key=lambda p: (-p.strikes, p.username))
-        return FilterOverview(tuple(partners), tuple(self._threads.recent_blocks()), self._strikes_limit)
+        return FilterOverview(tuple(partners), tuple(self.threads.recent_blocks()), self.strikes_before_termination)

@@ -10,7 +10,7 @@ from chalicelib.accounts.sessions import Principal
 from chalicelib.errors import SealpostError
 from chalicelib.messaging.delivery_status import RecipientStatus, latest_statuses
 from chalicelib.messaging.drafts import Draft, parse_draft, parse_recipients
-from chalicelib.messaging.service import InboxItem, ThreadView
+from chalicelib.messaging.reader import InboxItem, ThreadView
 from chalicelib.web import attachment_forms
 from chalicelib.web.errors import status_for
 from chalicelib.web.guard import authenticate, authenticate_change
@@ -41,7 +41,7 @@ def _inbox_deliveries(
 
 
 def inbox_page(incoming: Incoming, services: Services, principal: Principal) -> Response:
-    items = services.messaging.inbox(principal)
+    items = services.reader.inbox(principal)
     if principal.account.is_associate:
         deliveries = _inbox_deliveries(services, principal, items)
         return render(
@@ -66,7 +66,7 @@ def _new_page(
     form: dict[str, str] | None = None,
 ) -> Response:
     associates = (
-        [] if principal.account.is_associate else sorted(services.messaging.business_associates(principal.account))
+        [] if principal.account.is_associate else sorted(services.domain_filter.business_associates(principal.account))
     )
     return render(
         incoming,
@@ -91,9 +91,9 @@ def send_new(incoming: Incoming) -> Response:
         draft = parse_draft(form.get("subject"), form.get("text"), None, chosen)
         recipients = parse_recipients(form.get("recipients"))
         if principal.account.is_associate:
-            result = services.messaging.start_thread(principal, recipients, draft, incoming.info())
+            result = services.sender.start_thread(principal, recipients, draft, incoming.info())
         else:
-            result = services.messaging.write_to_associates(principal, recipients, draft, incoming.info())
+            result = services.sender.write_to_associates(principal, recipients, draft, incoming.info())
     except SealpostError as error:
         if error.field is None:
             raise
@@ -145,13 +145,13 @@ def show(
 ) -> Response:
     services = services_module.current()
     principal = authenticate(incoming, services)
-    view = services.messaging.thread_view(principal, thread_id, incoming.info())
+    view = services.reader.thread_view(principal, thread_id, incoming.info())
     return _thread_page(incoming, services, principal, view, status=status, error=error, form=form)
 
 
 def reply(incoming: Incoming, thread_id: str) -> Response:
     def send(services: Services, principal: Principal, draft: Draft) -> str:
-        services.messaging.reply(principal, thread_id, draft, incoming.info())
+        services.sender.reply(principal, thread_id, draft, incoming.info())
         return f"/threads/{thread_id}#reply-heading"
 
     return _send_from_thread_page(incoming, thread_id, send, with_subject=False)
@@ -159,7 +159,7 @@ def reply(incoming: Incoming, thread_id: str) -> Response:
 
 def continue_thread(incoming: Incoming, thread_id: str) -> Response:
     def send(services: Services, principal: Principal, draft: Draft) -> str:
-        result = services.messaging.continue_thread(principal, thread_id, draft, incoming.info())
+        result = services.sender.continue_thread(principal, thread_id, draft, incoming.info())
         return f"/threads/{result.thread.thread_id}"
 
     return _send_from_thread_page(incoming, thread_id, send, with_subject=True)
@@ -192,7 +192,7 @@ def _send_from_thread_page(
 def remove(incoming: Incoming, thread_id: str) -> Response:
     services = services_module.current()
     principal = authenticate_change(incoming, services, incoming.form())
-    services.messaging.remove_from_view(principal, thread_id, incoming.info())
+    services.reader.remove_from_view(principal, thread_id, incoming.info())
     return redirect("/home?notice=removed_from_view")
 
 

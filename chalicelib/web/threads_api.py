@@ -10,7 +10,8 @@ from chalicelib.accounts.sessions import Principal
 from chalicelib.messaging.downloads import content_disposition
 from chalicelib.messaging.drafts import parse_draft, parse_recipients
 from chalicelib.messaging.model import Thread
-from chalicelib.messaging.service import InboxItem, MessageView, SendResult, ThreadView
+from chalicelib.messaging.reader import InboxItem, MessageView, ThreadView
+from chalicelib.messaging.sender import SendResult
 from chalicelib.web.guard import authenticate, authenticate_change
 from chalicelib.web.incoming import Incoming
 from chalicelib.web.responses import json_response, redirect
@@ -126,13 +127,13 @@ def _draft_and_principal(incoming: Incoming, *, subject_required: bool) -> tuple
 def inbox(incoming: Incoming) -> Response:
     services = services_module.current()
     principal = authenticate(incoming, services)
-    return json_response({"threads": [inbox_item(i) for i in services.messaging.inbox(principal)]})
+    return json_response({"threads": [inbox_item(i) for i in services.reader.inbox(principal)]})
 
 
 def start(incoming: Incoming) -> Response:
     principal, body, draft = _draft_and_principal(incoming, subject_required=True)
     recipients = parse_recipients(body.get("recipients"))
-    messaging = services_module.current().messaging
+    messaging = services_module.current().sender
     if principal.account.is_associate:
         result = messaging.start_thread(principal, recipients, draft, incoming.info())
     else:
@@ -143,26 +144,26 @@ def start(incoming: Incoming) -> Response:
 def show(incoming: Incoming, thread_id: str) -> Response:
     services = services_module.current()
     principal = authenticate(incoming, services)
-    view = services.messaging.thread_view(principal, thread_id, incoming.info())
+    view = services.reader.thread_view(principal, thread_id, incoming.info())
     return json_response(thread_json(view, principal))
 
 
 def reply(incoming: Incoming, thread_id: str) -> Response:
     principal, _body, draft = _draft_and_principal(incoming, subject_required=False)
-    result = services_module.current().messaging.reply(principal, thread_id, draft, incoming.info())
+    result = services_module.current().sender.reply(principal, thread_id, draft, incoming.info())
     return json_response(sent_json(result), status=201)
 
 
 def continue_thread(incoming: Incoming, thread_id: str) -> Response:
     principal, _body, draft = _draft_and_principal(incoming, subject_required=True)
-    result = services_module.current().messaging.continue_thread(principal, thread_id, draft, incoming.info())
+    result = services_module.current().sender.continue_thread(principal, thread_id, draft, incoming.info())
     return json_response(sent_json(result), status=201)
 
 
 def remove_from_view(incoming: Incoming, thread_id: str) -> Response:
     services = services_module.current()
     principal = authenticate_change(incoming, services)
-    services.messaging.remove_from_view(principal, thread_id, incoming.info())
+    services.reader.remove_from_view(principal, thread_id, incoming.info())
     return json_response({"removed_from_view": True, "retained": True})
 
 

@@ -1,9 +1,15 @@
-"""Wiring: builds the services for the current settings, with lazily created AWS clients."""
+"""Builds the services for the current settings, with lazily created AWS clients.
+
+Nothing here touches AWS: each repository and store gets a factory that makes its boto3
+client or table on first use (``chalicelib/aws_clients.py``).
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from chalicelib import aws_clients
 from chalicelib.accounts.admin import AccountAdmin
@@ -18,21 +24,29 @@ from chalicelib.audit.records import AuditLog
 from chalicelib.audit.store import AuditStore
 from chalicelib.gateway.delivery_events import DeliveryEvents
 from chalicelib.gateway.idempotency import Idempotency
+from chalicelib.gateway.mail_threads import MailThreads
 from chalicelib.gateway.router import InboundRouter
 from chalicelib.gateway.tls_decision import TlsDecisions, from_settings
 from chalicelib.mail.mailer import Mailer
 from chalicelib.mail.notices import Notifier
 from chalicelib.mail.secure_mail import TlsDelivery
+from chalicelib.messaging.access import ThreadAccess
+from chalicelib.messaging.delivery import MessageDelivery
 from chalicelib.messaging.domain_filter import DomainFilter
 from chalicelib.messaging.downloads import DownloadService
 from chalicelib.messaging.encryption import Encryptor
 from chalicelib.messaging.message_store import MessageStore
-from chalicelib.messaging.model import ThreadRepository
+from chalicelib.messaging.participants import Participants
 from chalicelib.messaging.pickup import PickupService
-from chalicelib.messaging.service import MessagingService
+from chalicelib.messaging.reader import MessageReader
+from chalicelib.messaging.sender import MessageSender
+from chalicelib.messaging.thread_store import ThreadRepository
 from chalicelib.messaging.uploads import UploadService
+from chalicelib.messaging.vault import MessageVault
 from chalicelib.oversight.mail_policy import Oversight
 from chalicelib.settings import Settings
+
+TableFactory = Callable[[], Any]
 
 
 @dataclass(frozen=True)
@@ -41,17 +55,22 @@ class Services:
     audit: AuditLog
     accounts: AccountRepository
     tokens: TokenStore
-    mailer: Mailer
+    notifier: Notifier
     sessions: SessionService
     signin: SignInService
     admin: AccountAdmin
     credentials: CredentialService
+    password_reset: PasswordReset
     threads: ThreadRepository
-    messaging: MessagingService
+    vault: MessageVault
+    sender: MessageSender
+    reader: MessageReader
+    domain_filter: DomainFilter
     downloads: DownloadService
     uploads: UploadService
     pickup: PickupService
-    password_reset: PasswordReset
+    delivery: MessageDelivery
+    mail_threads: MailThreads
     gateway: InboundRouter
     delivery_events: DeliveryEvents
     tls_decisions: TlsDecisions
@@ -61,87 +80,83 @@ class Services:
 
 def build(settings: Settings) -> Services:
     region = settings.region
-    audit = AuditLog(settings.audit_bucket, settings.kms_key_arn, lambda: aws_clients.s3(region))
-    accounts = AccountRepository(lambda: aws_clients.dynamodb_table(settings.accounts_table, region))
-    tokens = TokenStore(lambda: aws_clients.dynamodb_table(settings.tokens_table, region))
-    mailer = Mailer(settings.mail_from, settings.plan_name, lambda: aws_clients.sesv2(region))
-    sessions = SessionService(
-        settings, lambda: aws_clients.dynamodb_table(settings.sessions_table, region), accounts, audit
-    )
-    notifier = Notifier(settings, mailer)
-    admin = AccountAdmin(settings, accounts, tokens, notifier, audit)
-    threads = ThreadRepository(lambda: aws_clients.dynamodb_table(settings.threads_table, region))
-    uploads = UploadService(
-        settings.staging_bucket,
-        settings.kms_key_arn,
-        settings.max_attachment_bytes,
-        lambda: aws_clients.s3_presigner(region),
-    )
-    credentials = CredentialService(settings, accounts, tokens, sessions, notifier, audit)
+
+    def table(name: str) -> TableFactory:
+        return lambda: aws_clients.dynamodb_table(name, region)
+
+    s3 = lambda: aws_clients.s3(region)  # noqa: E731 - a factory, called on first use
+    audit = AuditLog(settings.audit_bucket, settings.kms_key_arn, s3)
+    accounts = AccountRepository(table(settings.accounts_table))
+    tokens = TokenStore(table(settings.tokens_table))
+    threads = ThreadRepository(table(settings.threads_table))
+    notifier = Notifier(settings, Mailer(settings.mail_from, settings.plan_name, lambda: aws_clients.sesv2(region)))
+    sessions = SessionService(settings, table(settings.sessions_table), accounts, audit)
     signin = SignInService(settings, accounts, sessions, audit)
-    pickup = PickupService(settings, accounts, threads, tokens, credentials, signin, notifier, audit)
-    tls_delivery = TlsDelivery(settings, mailer)
-    messaging = MessagingService(
-        settings,
-        accounts,
-        threads,
-        MessageStore(settings.messages_bucket, settings.kms_key_arn, lambda: aws_clients.s3(region)),
+    admin = AccountAdmin(settings, accounts, tokens, notifier, audit)
+    credentials = CredentialService(settings, accounts, tokens, sessions, notifier, audit)
+    presigner = lambda: aws_clients.s3_presigner(region)  # noqa: E731
+    uploads = UploadService(settings.staging_bucket, settings.kms_key_arn, settings.max_attachment_bytes, presigner)
+    vault = MessageVault(
         Encryptor(settings.kms_key_arn, settings.deployment),
-        uploads,
-        admin,
-        DomainFilter(settings, accounts, threads, notifier, audit),
-        notifier,
-        pickup,
-        audit,
-        tls_delivery,
+        MessageStore(settings.messages_bucket, settings.kms_key_arn, s3),
     )
-    idempotency = Idempotency(lambda: aws_clients.dynamodb_table(settings.gateway_table, region))
+    access = ThreadAccess(threads, audit)
+    pickup = PickupService(settings, accounts, threads, tokens, credentials, signin, notifier, audit)
+    secure_mail = TlsDelivery(settings, notifier.mailer)
+    delivery = MessageDelivery(threads, pickup, notifier, secure_mail, audit)
+    participants = Participants(settings, accounts, admin)
+    domain_filter = DomainFilter(settings, accounts, threads, notifier, audit)
+    sender = MessageSender(
+        settings, accounts, threads, tokens, vault, uploads, participants, domain_filter, access, delivery, audit
+    )
+    reader = MessageReader(accounts, threads, vault, access, audit)
+    mail_threads = MailThreads(accounts, participants, sender)
+    idempotency = Idempotency(table(settings.gateway_table))
     tls_decisions = from_settings(settings)
     return Services(
         settings=settings,
         audit=audit,
         accounts=accounts,
         tokens=tokens,
-        mailer=mailer,
+        notifier=notifier,
         sessions=sessions,
         signin=signin,
         admin=admin,
         credentials=credentials,
+        password_reset=PasswordReset(settings, accounts, tokens, credentials, notifier, audit),
         threads=threads,
-        messaging=messaging,
-        downloads=DownloadService(settings, messaging, lambda: aws_clients.s3_presigner(region)),
+        vault=vault,
+        sender=sender,
+        reader=reader,
+        domain_filter=domain_filter,
+        downloads=DownloadService(settings, reader, presigner),
         uploads=uploads,
         pickup=pickup,
-        password_reset=PasswordReset(settings, accounts, tokens, credentials, notifier, audit),
+        delivery=delivery,
+        mail_threads=mail_threads,
         gateway=InboundRouter(
             settings,
             accounts,
             threads,
-            messaging,
-            pickup,
+            mail_threads,
+            delivery,
             tls_decisions,
-            tls_delivery,
-            mailer,
+            secure_mail,
+            notifier,
             idempotency,
-            lambda: aws_clients.s3(region),
+            s3,
             audit,
         ),
-        delivery_events=DeliveryEvents(accounts, threads, pickup, idempotency, audit),
+        delivery_events=DeliveryEvents(accounts, threads, pickup, delivery, idempotency, audit),
         tls_decisions=tls_decisions,
         audit_digests=DigestWriter(
-            AuditStore(settings.audit_bucket, lambda: aws_clients.s3(region)),
+            AuditStore(settings.audit_bucket, s3),
             SigningKey(settings.audit_signing_key_arn, lambda: aws_clients.kms(region)),
             data_key_arn=settings.kms_key_arn,
             period_minutes=settings.audit_digest_minutes,
             audit=audit,
         ),
-        oversight=Oversight(
-            admin,
-            threads,
-            lambda: aws_clients.dynamodb_table(settings.gateway_table, region),
-            settings.strikes_before_termination,
-            audit,
-        ),
+        oversight=Oversight(admin, threads, table(settings.gateway_table), settings.strikes_before_termination, audit),
     )
 
 

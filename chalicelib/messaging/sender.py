@@ -1,0 +1,378 @@
+"""Sending secure messages: start a thread, reply, write to an associate, continue a full thread
+(the portal and the API), and the two steps the mail gateway uses (a new thread, a message in
+a thread).
+
+Rules enforced here, on the server:
+- R2: at most ``max_interactions`` (12) messages per thread, counted by one conditional
+  update; the 13th is refused and the thread can be continued in a new, linked thread.
+- R4/R6: subject, body and attachments are encrypted into the message store (``MessageVault``);
+  DynamoDB holds ids, sizes and ciphertext hashes only; nothing is ever deleted.
+- R5: partners may address only associates on the plan's domains (``DomainFilter``).
+- R8: partners reply inside their threads and may start a new message to an associate they
+  already do business with.
+
+Order of a send, so that a failure never leaves a record pointing at a missing object:
+encrypt (KMS) → store ciphertext (S3) → audit → one DynamoDB transaction for every record
+→ remove staged uploads → invitations and notifications (``MessageDelivery``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from chalicelib import clock
+from chalicelib.accounts.admin import PreparedPartner, require_associate
+from chalicelib.accounts.model import Account, Role, Status
+from chalicelib.accounts.sessions import Principal
+from chalicelib.accounts.store import AccountRepository, UsernameTaken
+from chalicelib.accounts.tokens import TokenStore
+from chalicelib.audit.records import AuditEvent, AuditLog, Outcome, RequestInfo
+from chalicelib.dynamo import Transaction, TransactionCancelled
+from chalicelib.errors import Conflict, InvalidRequest
+from chalicelib.mail.secure_mail import FileContent, SecureContent
+from chalicelib.messaging.access import ThreadAccess
+from chalicelib.messaging.delivery import MessageDelivery
+from chalicelib.messaging.domain_filter import DomainFilter
+from chalicelib.messaging.drafts import Draft
+from chalicelib.messaging.model import InboxEntry, MessageRecord, Thread, new_id, new_reference_code
+from chalicelib.messaging.participants import Participants
+from chalicelib.messaging.thread_store import ThreadRepository
+from chalicelib.messaging.uploads import StagedFile, UploadService
+from chalicelib.messaging.vault import MessageVault
+from chalicelib.settings import Settings
+
+
+class ThreadFull(Conflict):
+    code = "thread_full"
+
+
+def thread_full(thread: Thread) -> ThreadFull:
+    return ThreadFull(
+        f"This thread has reached its limit of {thread.max_interactions} messages. "
+        "Continue the conversation in a new thread linked to this one."
+    )
+
+
+# Called once the records are stored and before anyone is notified (the gateway audits its
+# routing decisions there, so that they precede the notifications in the audit trail).
+Committed = Callable[[Thread, MessageRecord, list[Account]], None]
+
+
+@dataclass(frozen=True)
+class ByMail:
+    """A message that came by mail: its files are at hand, ``tls`` addresses get it over enforced
+    TLS from the gateway (so no pickup link), and ``committed`` runs before the notifications."""
+
+    files: Sequence[StagedFile]
+    tls: frozenset[str] = frozenset()
+    committed: Committed | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    thread: Thread
+    message: MessageRecord
+    invited: tuple[str, ...] = ()
+    notified: dict[str, bool] = field(default_factory=dict)
+    participants: tuple[Account, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Who sends what where: gathered before anything is encrypted."""
+
+    thread: Thread
+    sender: Account
+    new_thread: bool
+    participants: list[Account]
+    new_partners: list[PreparedPartner] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MessageSender:
+    settings: Settings
+    accounts: AccountRepository
+    threads: ThreadRepository
+    tokens: TokenStore
+    vault: MessageVault
+    uploads: UploadService
+    participants: Participants
+    domain_filter: DomainFilter
+    access: ThreadAccess
+    delivery: MessageDelivery
+    audit: AuditLog
+
+    # === the portal and the API ==========================================================
+
+    def start_thread(
+        self, associate: Principal, recipients: list[str], draft: Draft, request: RequestInfo
+    ) -> SendResult:
+        """An associate starts a thread with one or more outside participants (and may copy colleagues)."""
+        require_associate(associate, self.audit, request, "start_thread")
+        outside = [a for a in recipients if not self.settings.is_internal_address(a)]
+        if not outside:
+            raise InvalidRequest("Name at least one outside participant.", field="recipients")
+        colleagues = [self.participants.associate(a) for a in recipients if self.settings.is_internal_address(a)]
+        thread_id = new_id()
+        partners, new_partners = self.participants.outside(associate.account, outside, thread_id)
+        people = [associate.account, *colleagues, *partners]
+        return self.new_thread(associate.account, thread_id, people, new_partners, draft, request)
+
+    def write_to_associates(
+        self, partner: Principal, recipients: list[str], draft: Draft, request: RequestInfo
+    ) -> SendResult:
+        """R8: a partner starts a new message to associates they do business with (R5 enforced)."""
+        if partner.account.is_associate:
+            return self.start_thread(partner, recipients, draft, request)
+        associates = self.domain_filter.associates_for(partner, recipients, request)
+        thread_id = new_id()
+        sender, new_partners = partner.account, []
+        if self.participants.per_thread:
+            prepared = self.participants.again_for(associates[0], partner.account, thread_id)
+            sender, new_partners = prepared.account, [prepared]
+        return self.new_thread(
+            partner.account, thread_id, [sender, *associates], new_partners, draft, request, sender=sender
+        )
+
+    def reply(self, principal: Principal, thread_id: str, draft: Draft, request: RequestInfo) -> SendResult:
+        thread, _entry = self.access.member_thread(principal, thread_id, request)
+        if thread.is_full:
+            raise thread_full(thread)
+        people = [self.accounts.require(u) for u in thread.participants]
+        return self.add_to_thread(principal.account, thread, people, draft, request)
+
+    def continue_thread(self, principal: Principal, thread_id: str, draft: Draft, request: RequestInfo) -> SendResult:
+        """Start a new thread linked to a full one, with the same people (R2)."""
+        old, _entry = self.access.member_thread(principal, thread_id, request)
+        if not old.is_full:
+            raise Conflict("This thread still has room; reply in it instead.")
+        if old.successor_id:
+            raise Conflict("This thread has already been continued; write in the newer thread.")
+        thread_id = new_id()
+        people: list[Account] = []
+        new_partners: list[PreparedPartner] = []
+        sender = principal.account
+        inviter = self.accounts.require(old.created_by) if principal.account.role is Role.PARTNER else None
+        for username in old.participants:
+            account = self.accounts.require(username)
+            if account.status is Status.TERMINATED:
+                continue
+            if account.role is Role.PARTNER and self.participants.per_thread:
+                # A new thread means a new user name and password for each outside participant.
+                prepared = self.participants.again_for(inviter or principal.account, account, thread_id)
+                new_partners.append(prepared)
+                people.append(prepared.account)
+                if account.username == principal.account.username:
+                    sender = prepared.account
+            else:
+                people.append(account)
+        return self.new_thread(
+            principal.account, thread_id, people, new_partners, draft, request, sender=sender, predecessor=old
+        )
+
+    # === the two steps every send takes (the gateway calls them too) =====================
+
+    def new_thread(
+        self,
+        actor: Account,
+        thread_id: str,
+        participants: list[Account],
+        new_partners: list[PreparedPartner],
+        draft: Draft,
+        request: RequestInfo,
+        *,
+        sender: Account | None = None,
+        predecessor: Thread | None = None,
+        by_mail: ByMail | None = None,
+    ) -> SendResult:
+        if not draft.subject:
+            raise InvalidRequest("The subject is required.", field="subject")
+        unique = list({a.username: a for a in participants}.values())
+        now = clock.iso(clock.now())
+        thread = Thread(
+            thread_id=thread_id,
+            reference_code=new_reference_code(),
+            created_at=now,
+            created_by=(sender or actor).username,
+            participants=tuple(a.username for a in unique),
+            associates=tuple(a.username for a in unique if a.is_associate),
+            interaction_count=0,
+            max_interactions=self.settings.max_interactions,
+            last_activity_at=now,
+            subject=self.vault.seal_subject(thread_id, draft.subject),
+            predecessor_id=predecessor.thread_id if predecessor else None,
+        )
+        return self._send(actor, _Plan(thread, sender or actor, True, unique, new_partners), draft, request, by_mail)
+
+    def add_to_thread(
+        self,
+        actor: Account,
+        thread: Thread,
+        participants: list[Account],
+        draft: Draft,
+        request: RequestInfo,
+        *,
+        by_mail: ByMail | None = None,
+    ) -> SendResult:
+        return self._send(actor, _Plan(thread, actor, False, participants), draft, request, by_mail)
+
+    # --- the shared send path ----------------------------------------------------------------
+
+    def _send(
+        self, actor: Account, plan: _Plan, draft: Draft, request: RequestInfo, by_mail: ByMail | None
+    ) -> SendResult:
+        uploader = actor.username
+        files = (
+            list(by_mail.files)
+            if by_mail is not None
+            else self.uploads.claim(uploader, [a.upload_id for a in draft.attachments])
+        )
+        thread, message_id = plan.thread, new_id()
+        content, attachments = self.vault.seal_message(thread.thread_id, message_id, draft, files)
+        message = MessageRecord(
+            thread_id=thread.thread_id,
+            message_id=message_id,
+            seq=thread.interaction_count + 1,
+            sender=plan.sender.username,
+            sender_role=str(plan.sender.role),
+            created_at=clock.iso(clock.now()),
+            content=content,
+            attachments=attachments,
+        )
+        previous = None if plan.new_thread else self._previous_message(thread)
+        self._audit_send(actor, plan, message, previous, request)
+        self._commit(actor, plan, message, request)
+        if by_mail is None:
+            self.uploads.discard(uploader, [s.upload_id for s in files])
+        stored = replace(thread, interaction_count=message.seq, last_activity_at=message.created_at)
+        if by_mail is not None and by_mail.committed is not None:
+            by_mail.committed(stored, message, plan.participants)
+        mail_content = SecureContent(
+            subject=draft.subject or self.vault.subject(stored),
+            text=draft.text,
+            html=draft.html,
+            attachments=tuple(
+                FileContent(wanted.filename, wanted.content_type, file.data)
+                for wanted, file in zip(draft.attachments, files, strict=True)
+            ),
+        )
+        notified = self.delivery.announce(
+            actor,
+            plan.sender,
+            plan.participants,
+            stored,
+            message,
+            mail_content,
+            new_links={p.account.username: p.invitation for p in plan.new_partners},
+            by_mail=by_mail.tls if by_mail is not None else frozenset(),
+        )
+        return SendResult(
+            thread=stored,
+            message=message,
+            invited=tuple(p.account.username for p in plan.new_partners),
+            notified=notified,
+            participants=tuple(plan.participants),
+        )
+
+    def _previous_message(self, thread: Thread) -> MessageRecord | None:
+        messages = self.threads.messages(thread.thread_id)
+        return messages[-1] if messages else None
+
+    def _audit_send(
+        self, actor: Account, plan: _Plan, message: MessageRecord, previous: MessageRecord | None, request: RequestInfo
+    ) -> None:
+        thread = plan.thread
+        for prepared in plan.new_partners:
+            self.audit.record(
+                AuditEvent.ACCOUNT_CREATED,
+                actor=actor.actor,
+                request=request,
+                account=prepared.account.username,
+                thread_id=thread.thread_id,
+                detail={"role": str(Role.PARTNER), "credential_scope": self.settings.credential_scope},
+            )
+        if plan.new_thread:
+            detail: dict[str, str | int | bool] = {"participants": len(thread.participants)}
+            if thread.predecessor_id:
+                detail["continues"] = thread.predecessor_id
+            self.audit.record(
+                AuditEvent.THREAD_CREATED, actor=actor.actor, request=request, thread_id=thread.thread_id, detail=detail
+            )
+        sent_detail: dict[str, str | int | bool] = {
+            "seq": message.seq,
+            "attachments": len(message.attachments),
+            "recipients": len(thread.participants) - 1,
+        }
+        if previous is not None:
+            sent_detail["in_reply_to"] = previous.message_id
+        self.audit.record(
+            AuditEvent.MESSAGE_SENT,
+            actor=actor.actor,
+            request=request,
+            thread_id=thread.thread_id,
+            message_id=message.message_id,
+            detail=sent_detail,
+        )
+        if previous is not None and previous.sender != message.sender:
+            self.audit.record(
+                AuditEvent.MESSAGE_REPLIED,
+                actor=actor.actor,
+                request=request,
+                thread_id=thread.thread_id,
+                message_id=previous.message_id,
+                detail={"reply": message.message_id},
+            )
+
+    def _commit(self, actor: Account, plan: _Plan, message: MessageRecord, request: RequestInfo) -> None:
+        tx = Transaction()
+        claim_email = self.settings.credential_scope == "recipient"
+        slots = [self.accounts.add_creation(tx, p.account, claim_email=claim_email) for p in plan.new_partners]
+        for prepared in plan.new_partners:
+            tx.put(self.tokens.table_name, prepared.invitation.item())
+        thread = plan.thread
+        if plan.new_thread:
+            committed = replace(thread, interaction_count=message.seq, last_activity_at=message.created_at)
+            entries = [_entry_for(account, committed, message) for account in plan.participants]
+            self.threads.add_new_thread(tx, committed, message, entries)
+            if thread.predecessor_id:
+                self.threads.add_successor_link(tx, thread.predecessor_id, thread.thread_id)
+        else:
+            self.threads.add_message(tx, thread, message)
+        try:
+            tx.execute(self.threads.client())
+        except TransactionCancelled as cancelled:
+            self.audit.record(
+                AuditEvent.MESSAGE_SENT,
+                actor=actor.actor,
+                request=request,
+                outcome=Outcome.FAILURE,
+                thread_id=thread.thread_id,
+                message_id=message.message_id,
+                reason="not_committed",
+            )
+            for slot in slots:
+                try:
+                    slot.raise_for(cancelled)
+                except UsernameTaken:
+                    raise Conflict("Please send the message again.") from None
+            current = self.threads.thread(thread.thread_id)
+            if current is not None and current.is_full:
+                raise thread_full(current) from None
+            raise Conflict(
+                "Another message was sent to this thread at the same moment. Please reload and send again."
+            ) from None
+
+
+def _entry_for(account: Account, thread: Thread, message: MessageRecord) -> InboxEntry:
+    return InboxEntry(
+        username=account.username,
+        thread_id=thread.thread_id,
+        reference_code=thread.reference_code,
+        role=str(account.role),
+        associates=thread.associates,
+        interaction_count=message.seq,
+        max_interactions=thread.max_interactions,
+        last_activity_at=message.created_at,
+        read_count=message.seq if account.username == message.sender else 0,
+    )
