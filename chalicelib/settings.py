@@ -1,72 +1,222 @@
 """Deployment settings, read from environment variables each time they are asked for.
 
-Resource names come from the CloudFormation template (see ``infra/template.yaml``,
-``Globals.Function.Environment``); policies come from ``.chalice/config.json``.
-Nothing here touches AWS.
+Every setting is declared once, as a field of ``Settings`` built by ``setting()``: its
+variable (``SEALPOST_`` + name), kind, default, bounds or choices, unit and the
+CloudFormation parameter an operator sets it with. ``from_env`` reads the fields
+generically. Resource names come from ``infra/template.yaml``
+(``Globals.Function.Environment``); operator policies are that template's
+``Parameters``, wired to the same variables (``tests/test_infra.py`` checks both agree).
+Nothing here touches AWS, and this module imports no feature package.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Literal, get_args
 
 from chalicelib import branding
-from chalicelib.audit.layout import PERIOD_MINUTES
 from chalicelib.errors import ConfigurationError
 
 CredentialScope = Literal["recipient", "thread"]
+Kind = Literal["text", "integer", "flag", "choice", "domains", "checked"]
 
 PREFIX = "SEALPOST_"
+SPEC = "sealpost.setting"  # the key of a field's metadata that holds its Spec
+# Lengths that divide an hour, or whole hours that divide a day, so that every digest
+# period lies inside one day and lines up with the hourly record partitions.
+DIGEST_PERIOD_MINUTES = (5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440)
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
+class Spec:
+    """How one setting is read. ``default`` is in the variable's unit; None means required."""
+
+    variables: tuple[str, ...]  # the first one that is set wins; errors name the first
+    kind: Kind
+    default: object = None
+    low: int | None = None
+    high: int | None = None
+    choices: tuple[Any, ...] = ()
+    unit: int = 1  # variable in minutes, hours or MB, field in seconds or bytes
+    check: Callable[[str], str] | None = None
+    clean: Callable[[str], str] | None = None
+    longest: int | None = None
+    parameter: str | None = None  # the template parameter operators set it with
+
+    @property
+    def variable(self) -> str:
+        return self.variables[0]
+
+    def parse(self, value: str) -> Any:
+        """The field's value for a non-empty, stripped variable ``value``."""
+        if self.kind == "integer":
+            return self.unit * self._integer(value)
+        if self.kind == "flag":
+            if value.lower() in _TRUE + _FALSE:
+                return value.lower() in _TRUE
+            raise ConfigurationError(f"{self.variable} must be true or false")
+        if self.kind == "choice":
+            if value.lower() not in self.choices:
+                raise ConfigurationError(f"{self.variable} must be one of {', '.join(self.choices)}")
+            return value.lower()
+        if self.kind == "domains":
+            domains = tuple(d.strip().lower() for d in value.split(",") if d.strip())
+            if not domains:
+                raise ConfigurationError(f"{self.variable} must name at least one domain")
+            return domains
+        if self.check is not None:
+            try:
+                value = self.check(value)
+            except ValueError as problem:
+                raise ConfigurationError(f"{self.variable} {problem}") from None
+        value = self.clean(value) if self.clean else value
+        return value[: self.longest] if self.longest else value
+
+    def _integer(self, value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigurationError(f"{self.variable} must be a whole number") from None
+        if self.low is not None and self.high is not None and not self.low <= number <= self.high:
+            raise ConfigurationError(f"{self.variable} must be between {self.low} and {self.high}")
+        if self.choices and number not in self.choices:
+            raise ConfigurationError(f"{self.variable} must be one of {self.choices}")
+        return number
+
+
+def setting(
+    *names: str,
+    default: object = None,
+    kind: Kind | None = None,
+    low: int | None = None,
+    high: int | None = None,
+    choices: tuple[Any, ...] = (),
+    unit: int = 1,
+    check: Callable[[str], str] | None = None,
+    clean: Callable[[str], str] | None = None,
+    longest: int | None = None,
+    parameter: str | None = None,
+    prefix: str = PREFIX,
+) -> Any:
+    """A ``Settings`` field read from ``prefix + name``; the kind follows from the arguments."""
+    if kind is None:
+        if check is not None:
+            kind = "checked"
+        elif isinstance(default, bool):
+            kind = "flag"
+        elif isinstance(default, int) or low is not None:
+            kind = "integer"
+        else:
+            kind = "choice" if choices else "text"
+    variables = tuple(prefix + name for name in names)
+    spec = Spec(variables, kind, default, low, high, choices, unit, check, clean, longest, parameter)
+    if default is None:
+        return field(metadata={SPEC: spec})
+    value = unit * default if kind == "integer" and isinstance(default, int) else default
+    return field(default=value, metadata={SPEC: spec})
+
+
+def _key_arn(value: str) -> str:
+    # The Encryption SDK's strict provider needs a key ARN, never an alias.
+    if not value.startswith("arn:"):
+        raise ValueError("must be a key ARN")
+    return value
+
+
+KB, MB, MINUTE, HOUR = 1024, 1024 * 1024, 60, 3600
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
-    deployment: str
-    region: str
-    accounts_table: str
-    sessions_table: str
-    tokens_table: str
-    gateway_table: str
-    audit_bucket: str
-    threads_table: str
-    messages_bucket: str
-    staging_bucket: str
-    download_access_point_arn: str
-    inbound_bucket: str
-    gateway_address: str
-    tls_configuration_set: str
-    kms_key_arn: str
-    mail_from: str
-    portal_url: str
-    internal_domains: tuple[str, ...]
-    lockout_threshold: int = 3
-    max_interactions: int = 12
-    credential_scope: CredentialScope = "recipient"
-    delivery_policy: str = "tls_first"
-    portal_keyword: str = "[secure]"
-    session_idle_seconds: int = 15 * 60
-    session_absolute_seconds: int = 12 * 60 * 60
-    invitation_ttl_seconds: int = 72 * 60 * 60
-    pickup_ttl_seconds: int = 72 * 60 * 60
-    unknown_user_guard_seconds: int = 24 * 60 * 60
-    max_json_bytes: int = 64 * 1024
-    max_attachment_bytes: int = 25 * 1024 * 1024
-    inline_download_max_bytes: int = 4 * 1024 * 1024
-    strikes_before_termination: int = 3
-    self_service_unlock: bool = False
-    local_mode: bool = False
-    plan_name: str = "Sealpost"
-    support_contact: str = "the associate with whom you regularly conduct business"
-    max_mail_bytes: int = 25 * 1024 * 1024
-    tls_cache_seconds: int = 24 * 60 * 60
-    audit_signing_key_arn: str = ""
-    audit_digest_minutes: int = 60
-    logo_url: str = branding.DEFAULT_LOGO
-    brand_color: str = branding.DEFAULT_BRAND_COLOR
-    accent_color: str = branding.DEFAULT_ACCENT_COLOR
-    footer_text: str = ""
+    # Resources: the template wires them from its resources, not from parameters.
+    deployment: str = setting("DEPLOYMENT")
+    region: str = setting("AWS_REGION", "AWS_DEFAULT_REGION", default="us-east-1", prefix="")  # set by Lambda
+    accounts_table: str = setting("ACCOUNTS_TABLE")
+    sessions_table: str = setting("SESSIONS_TABLE")
+    tokens_table: str = setting("TOKENS_TABLE")
+    gateway_table: str = setting("GATEWAY_TABLE")
+    audit_bucket: str = setting("AUDIT_BUCKET")
+    threads_table: str = setting("THREADS_TABLE")
+    messages_bucket: str = setting("MESSAGES_BUCKET")
+    staging_bucket: str = setting("STAGING_BUCKET")
+    download_access_point_arn: str = setting("DOWNLOAD_ACCESS_POINT_ARN")
+    inbound_bucket: str = setting("INBOUND_BUCKET")
+    # Made from the GatewayLocalPart and MailDomain parameters (Fn::Sub), so not one parameter.
+    gateway_address: str = setting("GATEWAY_ADDRESS", clean=str.lower)
+    tls_configuration_set: str = setting("TLS_CONFIGURATION_SET")
+    kms_key_arn: str = setting("KMS_KEY_ARN", check=_key_arn)
+    mail_from: str = setting("MAIL_FROM")
+    audit_signing_key_arn: str = setting("AUDIT_SIGNING_KEY_ARN", default="")
+    # Operator policies: each is a template parameter of the same default and bounds.
+    portal_url: str = setting("PORTAL_URL", clean=lambda url: url.rstrip("/"), parameter="PortalUrl")
+    internal_domains: tuple[str, ...] = setting("INTERNAL_DOMAINS", kind="domains", parameter="InternalDomains")
+    lockout_threshold: int = setting("LOCKOUT_THRESHOLD", default=3, low=1, high=20, parameter="LockoutThreshold")
+    max_interactions: int = setting("MAX_INTERACTIONS", default=12, low=1, high=1000, parameter="MaxInteractions")
+    # ruff cannot see that the alias is an (immutable) Literal of strings.
+    credential_scope: CredentialScope = setting(  # noqa: RUF009
+        "CREDENTIAL_SCOPE", default="recipient", choices=get_args(CredentialScope), parameter="CredentialScope"
+    )
+    delivery_policy: str = setting(
+        "DELIVERY_POLICY", default="tls_first", choices=("tls_first", "portal_always"), parameter="DeliveryPolicy"
+    )
+    portal_keyword: str = setting("PORTAL_KEYWORD", default="[secure]", clean=str.lower, parameter="PortalKeyword")
+    session_idle_seconds: int = setting(
+        "SESSION_IDLE_MINUTES", default=15, low=1, high=24 * 60, unit=MINUTE, parameter="SessionIdleMinutes"
+    )
+    session_absolute_seconds: int = setting(
+        "SESSION_ABSOLUTE_HOURS", default=12, low=1, high=7 * 24, unit=HOUR, parameter="SessionAbsoluteHours"
+    )
+    invitation_ttl_seconds: int = setting(
+        "INVITATION_TTL_HOURS", default=72, low=1, high=30 * 24, unit=HOUR, parameter="InvitationTtlHours"
+    )
+    pickup_ttl_seconds: int = setting(
+        "PICKUP_TTL_HOURS", default=72, low=1, high=30 * 24, unit=HOUR, parameter="PickupTtlHours"
+    )
+    # Not read from the environment: the window of the failure counter shared by unknown
+    # user names (against name probing) is part of the lockout design, not a policy.
+    unknown_user_guard_seconds: int = 24 * HOUR
+    # Engineering limits, no parameter: a JSON body is small by design, and inline downloads
+    # must stay below Lambda's 6 MB response; tuned with the code, not per plan.
+    max_json_bytes: int = setting("MAX_JSON_BYTES", default=64 * KB, low=1 * KB, high=6 * MB)
+    max_attachment_bytes: int = setting(
+        "MAX_ATTACHMENT_BYTES", default=25 * MB, low=1, high=1024 * MB, parameter="MaxAttachmentBytes"
+    )
+    inline_download_max_bytes: int = setting("INLINE_DOWNLOAD_MAX_BYTES", default=4 * MB, low=0, high=1024 * MB)
+    strikes_before_termination: int = setting(
+        "STRIKES_BEFORE_TERMINATION", default=3, low=1, high=100, parameter="StrikesBeforeTermination"
+    )
+    self_service_unlock: bool = setting("SELF_SERVICE_UNLOCK", default=False, parameter="SelfServiceUnlock")
+    # The local stand-in only (devtools); a deployment never sets it, so no parameter.
+    local_mode: bool = setting("LOCAL_MODE", default=False)
+    plan_name: str = setting("PLAN_NAME", default="Sealpost", parameter="PlanName")
+    support_contact: str = setting(
+        "SUPPORT_CONTACT", default="the associate with whom you regularly conduct business", parameter="SupportContact"
+    )
+    max_mail_bytes: int = setting("MAX_MAIL_MB", default=25, low=1, high=40, unit=MB, parameter="MaxMailMB")
+    tls_cache_seconds: int = setting(
+        "TLS_CACHE_HOURS", default=24, low=1, high=7 * 24, unit=HOUR, parameter="TlsCacheHours"
+    )
+    audit_digest_minutes: int = setting(
+        "AUDIT_DIGEST_MINUTES",
+        default=60,
+        low=5,
+        high=1440,
+        choices=DIGEST_PERIOD_MINUTES,
+        parameter="AuditDigestMinutes",
+    )
+    logo_url: str = setting(
+        "LOGO_URL", default=branding.DEFAULT_LOGO, check=branding.check_logo_url, parameter="LogoUrl"
+    )
+    brand_color: str = setting(
+        "BRAND_COLOR", default=branding.DEFAULT_BRAND_COLOR, check=branding.check_brand_color, parameter="BrandColor"
+    )
+    accent_color: str = setting(
+        "ACCENT_COLOR", default=branding.DEFAULT_ACCENT_COLOR, check=branding.parse_color, parameter="AccentColor"
+    )
+    footer_text: str = setting("FOOTER_TEXT", default="", longest=500, parameter="FooterText")
 
     @property
     def brand(self) -> branding.Brand:
@@ -86,116 +236,20 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        reader = _Reader(env)
-        settings = cls(
-            deployment=reader.text("DEPLOYMENT"),
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-            accounts_table=reader.text("ACCOUNTS_TABLE"),
-            sessions_table=reader.text("SESSIONS_TABLE"),
-            tokens_table=reader.text("TOKENS_TABLE"),
-            gateway_table=reader.text("GATEWAY_TABLE"),
-            audit_bucket=reader.text("AUDIT_BUCKET"),
-            threads_table=reader.text("THREADS_TABLE"),
-            messages_bucket=reader.text("MESSAGES_BUCKET"),
-            staging_bucket=reader.text("STAGING_BUCKET"),
-            download_access_point_arn=reader.text("DOWNLOAD_ACCESS_POINT_ARN"),
-            inbound_bucket=reader.text("INBOUND_BUCKET"),
-            gateway_address=reader.text("GATEWAY_ADDRESS").lower(),
-            tls_configuration_set=reader.text("TLS_CONFIGURATION_SET"),
-            delivery_policy=reader.choice("DELIVERY_POLICY", "tls_first", ("tls_first", "portal_always")),
-            portal_keyword=reader.text("PORTAL_KEYWORD", "[secure]").lower(),
-            kms_key_arn=reader.text("KMS_KEY_ARN"),
-            mail_from=reader.text("MAIL_FROM"),
-            portal_url=reader.text("PORTAL_URL").rstrip("/"),
-            internal_domains=reader.domains("INTERNAL_DOMAINS"),
-            lockout_threshold=reader.integer("LOCKOUT_THRESHOLD", 3, low=1, high=20),
-            max_interactions=reader.integer("MAX_INTERACTIONS", 12, low=1, high=1000),
-            credential_scope=reader.choice("CREDENTIAL_SCOPE", "recipient", ("recipient", "thread")),
-            session_idle_seconds=60 * reader.integer("SESSION_IDLE_MINUTES", 15, low=1, high=24 * 60),
-            session_absolute_seconds=3600 * reader.integer("SESSION_ABSOLUTE_HOURS", 12, low=1, high=7 * 24),
-            invitation_ttl_seconds=3600 * reader.integer("INVITATION_TTL_HOURS", 72, low=1, high=30 * 24),
-            pickup_ttl_seconds=3600 * reader.integer("PICKUP_TTL_HOURS", 72, low=1, high=30 * 24),
-            max_json_bytes=reader.integer("MAX_JSON_BYTES", 64 * 1024, low=1024, high=6 * 1024 * 1024),
-            max_attachment_bytes=reader.integer("MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, low=1, high=1024**3),
-            inline_download_max_bytes=reader.integer("INLINE_DOWNLOAD_MAX_BYTES", 4 * 1024 * 1024, low=0, high=1024**3),
-            strikes_before_termination=reader.integer("STRIKES_BEFORE_TERMINATION", 3, low=1, high=100),
-            self_service_unlock=reader.flag("SELF_SERVICE_UNLOCK", False),
-            local_mode=reader.flag("LOCAL_MODE", False),
-            plan_name=reader.text("PLAN_NAME", "Sealpost"),
-            support_contact=reader.text("SUPPORT_CONTACT", "the associate with whom you regularly conduct business"),
-            max_mail_bytes=1024 * 1024 * reader.integer("MAX_MAIL_MB", 25, low=1, high=40),
-            tls_cache_seconds=3600 * reader.integer("TLS_CACHE_HOURS", 24, low=1, high=7 * 24),
-            audit_signing_key_arn=reader.text("AUDIT_SIGNING_KEY_ARN", ""),
-            audit_digest_minutes=reader.integer("AUDIT_DIGEST_MINUTES", 60, low=5, high=1440),
-            logo_url=reader.checked("LOGO_URL", branding.DEFAULT_LOGO, branding.check_logo_url),
-            brand_color=reader.checked("BRAND_COLOR", branding.DEFAULT_BRAND_COLOR, branding.check_brand_color),
-            accent_color=reader.checked("ACCENT_COLOR", branding.DEFAULT_ACCENT_COLOR, branding.parse_color),
-            footer_text=reader.text("FOOTER_TEXT", "")[:500],
-        )
-        if settings.audit_digest_minutes not in PERIOD_MINUTES:
-            raise ConfigurationError(f"{PREFIX}AUDIT_DIGEST_MINUTES must be one of {PERIOD_MINUTES}")
-        if not settings.kms_key_arn.startswith("arn:"):
-            # The Encryption SDK's strict provider needs a key ARN, never an alias.
-            raise ConfigurationError(f"{PREFIX}KMS_KEY_ARN must be a key ARN")
-        return settings
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            spec = item.metadata.get(SPEC)
+            if not isinstance(spec, Spec):
+                continue  # fixed in the code
+            raw = next((value for name in spec.variables if (value := env.get(name, "").strip())), "")
+            if raw:
+                values[item.name] = spec.parse(raw)
+            elif item.default is MISSING:
+                raise ConfigurationError(f"{spec.variable} is not set")
+            # else: unset or empty, so the field's default applies
+        return cls(**values)
 
 
-class _Reader:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-
-    def _raw(self, name: str) -> str | None:
-        value = self._env.get(PREFIX + name)
-        return value.strip() if value is not None else None
-
-    def text(self, name: str, default: str | None = None) -> str:
-        value = self._raw(name)
-        if value:
-            return value
-        if default is None:
-            raise ConfigurationError(f"{PREFIX}{name} is not set")
-        return default
-
-    def checked(self, name: str, default: str, check: Callable[[str], str]) -> str:
-        value = self._raw(name)
-        if not value:
-            return default
-        try:
-            return check(value)
-        except ValueError as problem:
-            raise ConfigurationError(f"{PREFIX}{name} {problem}") from None
-
-    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
-        value = self._raw(name)
-        if not value:
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise ConfigurationError(f"{PREFIX}{name} must be a whole number") from None
-        if not low <= number <= high:
-            raise ConfigurationError(f"{PREFIX}{name} must be between {low} and {high}")
-        return number
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self._raw(name)
-        if not value:
-            return default
-        lowered = value.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ConfigurationError(f"{PREFIX}{name} must be true or false")
-
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> Any:
-        value = (self._raw(name) or default).lower()
-        if value not in allowed:
-            raise ConfigurationError(f"{PREFIX}{name} must be one of {', '.join(allowed)}")
-        return value
-
-    def domains(self, name: str) -> tuple[str, ...]:
-        domains = tuple(d.strip().lower() for d in self.text(name).split(",") if d.strip())
-        if not domains:
-            raise ConfigurationError(f"{PREFIX}{name} must name at least one domain")
-        return domains
+def specs() -> dict[str, Spec]:
+    """Each setting read from the environment, by field name (for the template's tests)."""
+    return {item.name: item.metadata[SPEC] for item in fields(Settings) if SPEC in item.metadata}

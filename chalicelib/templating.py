@@ -5,15 +5,16 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
 @functools.cache
-def html_environment() -> Environment:
+def html_environment(*more_folders: Path) -> Environment:
+    """Pages and HTML mail; ``more_folders`` are searched first (tools that add pages of their own)."""
     return Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=ChoiceLoader([FileSystemLoader(folder) for folder in (*more_folders, TEMPLATES)]),
         autoescape=select_autoescape(enabled_extensions=("html",), default=True),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -33,6 +34,11 @@ def text_environment() -> Environment:
 
 def render_html(name: str, **context: object) -> str:
     return html_environment().get_template(name).render(**context)
+
+
+def render_html_from(more_folders: tuple[Path, ...], name: str, **context: object) -> str:
+    """``render_html`` that also finds templates in ``more_folders`` (searched first)."""
+    return html_environment(*more_folders).get_template(name).render(**context)
 
 
 def render_text(name: str, **context: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from chalicelib.web.local_mail import captured_mail
+from devtools.local_mail import captured_mail
 
 
 def main() -> int:

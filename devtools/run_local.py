@@ -4,7 +4,8 @@
 2. creates every resource of infra/template.yaml there (devtools/provision.py);
 3. seeds the demo associate, a demo partner and demo threads (devtools/seed.py) and prints how
    to sign in;
-4. serves the app with `chalice local --no-autoreload` on 127.0.0.1 (PORT, default 8000).
+4. serves the app as `chalice local` would, plus the local-only mail page (devtools/local_server.py),
+   on 127.0.0.1 (PORT, default 8000).
 
 Ctrl-C stops every process this started.
 """
@@ -20,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from chalicelib.web.local_mail import captured_mail
 from chalicelib.wiring import services as services_module
+from devtools.local_mail import captured_mail
 from devtools.provision import Provisioner
 from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, seed_associate, seed_demo
 
@@ -107,22 +108,12 @@ def main() -> int:
         demo = seed_demo(services, lambda: [(m.recipients, m.text) for m in captured_mail(endpoint)])
 
         app = subprocess.Popen(
-            [
-                str(bin_dir / "chalice"),
-                "local",
-                "--no-autoreload",
-                "--host",
-                HOST,
-                "--port",
-                str(app_port),
-                "--stage",
-                "dev",
-            ],
+            [sys.executable, "-m", "devtools.local_server", "--host", HOST, "--port", str(app_port), "--stage", "dev"],
             cwd=ROOT,
             env=env,
         )
         children.append(app)
-        wait_for_port(app_port, app, "chalice local")
+        wait_for_port(app_port, app, "the local server")
         print(
             "\n"
             f"  Sealpost is running at http://{HOST}:{app_port}/  (AWS stand-in: moto on port {moto_port})\n"

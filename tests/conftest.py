@@ -464,7 +464,7 @@ class Portal:
         import re
         import time
 
-        from chalicelib.web.local_mail import captured_mail
+        from devtools.local_mail import captured_mail
 
         pattern = re.compile(re.escape(self.url + path) + r"[A-Za-z0-9_\-]{43}")
         deadline = time.monotonic() + seconds
@@ -479,7 +479,7 @@ class Portal:
             time.sleep(0.5)
 
     def mail_count(self) -> int:
-        from chalicelib.web.local_mail import captured_mail
+        from devtools.local_mail import captured_mail
 
         return len(captured_mail(self.moto_endpoint))
 

@@ -27,7 +27,7 @@ from chalicelib.audit.records import (
     RequestInfo,
     record_key,
 )
-from chalicelib.settings import Settings
+from chalicelib.settings import Settings, Spec, specs
 from devtools.provision import CREATORS, NOT_LOCAL, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -314,3 +314,68 @@ def test_local_signing_key_is_an_asymmetric_signing_key(stack: Any) -> None:
         "SIGN_VERIFY",
         ["ECDSA_SHA_384"],
     )
+
+
+# --- the settings table and the stack parameters agree ---------------------------------------
+
+
+def _parameter_problems(name: str, spec: Spec) -> list[str]:
+    """How the template's parameter for setting ``name`` differs from the table, if at all."""
+    parameter = TEMPLATE["Parameters"].get(spec.parameter)
+    if parameter is None:
+        return [f"{name}: the template has no parameter {spec.parameter}"]
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    wanted: dict[str, Any] = {}  # the parameter's properties, in the variable's unit like the table
+    if spec.default is not None:
+        wanted["Default"] = str(spec.default).lower() if spec.kind == "flag" else spec.default
+    if spec.kind == "integer":
+        wanted["Type"] = "Number"
+        if spec.choices:
+            wanted["AllowedValues"] = list(spec.choices)
+        else:
+            wanted |= {"MinValue": spec.low, "MaxValue": spec.high}
+    else:
+        wanted["Type"] = "String"
+    if spec.kind == "flag":
+        wanted["AllowedValues"] = ["true", "false"]
+    if spec.kind == "choice":
+        wanted["AllowedValues"] = list(spec.choices)
+    if spec.longest is not None:
+        wanted["MaxLength"] = spec.longest
+    problems = [
+        f"{name}: parameter {spec.parameter} has {key} {parameter.get(key)!r}, the setting {value!r}"
+        for key, value in wanted.items()
+        if parameter.get(key) != value
+    ]
+    if not str(parameter.get("Description", "")).strip():
+        problems.append(f"{name}: parameter {spec.parameter} has no Description")
+    if variables.get(spec.variable) != {"Ref": spec.parameter}:
+        problems.append(
+            f"{name}: Globals {spec.variable} is {variables.get(spec.variable)!r}, not Ref {spec.parameter}"
+        )
+    return problems
+
+
+def test_every_operator_setting_is_a_stack_parameter_with_its_default_and_bounds() -> None:
+    operator = {name: spec for name, spec in specs().items() if spec.parameter}
+    assert {"lockout_threshold", "session_idle_seconds", "max_mail_bytes", "credential_scope"} <= set(operator)
+    problems = [problem for name, spec in operator.items() for problem in _parameter_problems(name, spec)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_functions_get_no_parameter_or_variable_that_the_settings_ignore() -> None:
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    by_variable = {spec.variable: (name, spec) for name, spec in specs().items()}
+    problems = [
+        f"Globals {variable} is no setting of chalicelib/settings.py"
+        for variable in variables
+        if variable not in by_variable
+    ]
+    for variable, value in variables.items():
+        ref = value.get("Ref") if isinstance(value, dict) else None
+        if ref in TEMPLATE["Parameters"] and variable in by_variable:
+            name, spec = by_variable[variable]
+            if spec.parameter != ref:
+                problems.append(f"{name}: Globals {variable} refers to {ref}, but the setting names {spec.parameter}")
+    assert not problems, "\n".join(problems)
+    assert len(TEMPLATE["Parameters"]) <= 200  # CloudFormation's limit

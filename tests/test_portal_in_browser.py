@@ -290,7 +290,7 @@ def test_a_partner_writing_outside_the_plan_is_refused_with_a_strike(
     screenshots(partner, "refused")
     # Nothing went to the outside address; the associates were told (no PHI in that mail).
     assert portal.mail_count() > sent_before
-    from chalicelib.web.local_mail import captured_mail
+    from devtools.local_mail import captured_mail
 
     assert all("friend@mail.example" not in m.recipients for m in captured_mail(portal.moto_endpoint))
 

@@ -70,7 +70,7 @@ def new_account(accounts: AccountRepository, password_hash: str) -> Account:
         password_hash=password_hash,
         created_at=clock.iso(clock.now()),
     )
-    table = accounts._table
+    table = accounts.table
     table.put_item(Item=account.to_item())  # dynalite has no transactions; the test needs none
     return account
 

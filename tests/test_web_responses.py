@@ -71,7 +71,7 @@ def test_the_stylesheet_is_served_and_cacheable(web: WebClient, stack: Any) -> N
 
 
 def test_a_page_may_widen_only_some_directives_and_only_to_an_origin() -> None:
-    from chalicelib.web.responses import allow_source, content_security_policy, new_nonce
+    from chalicelib.web.http.responses import allow_source, content_security_policy, new_nonce
 
     nonce = new_nonce()
     allow_source("form-action", "https://staging.s3.amazonaws.com")
@@ -83,7 +83,7 @@ def test_a_page_may_widen_only_some_directives_and_only_to_an_origin() -> None:
     ):
         with pytest.raises(ValueError):
             allow_source(directive, value)
-    from chalicelib.web import responses
+    from chalicelib.web.http import responses
 
     policy = content_security_policy(nonce, responses._extra_sources.get())
     assert "form-action 'self' https://staging.s3.amazonaws.com;" in policy

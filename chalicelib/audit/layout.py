@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.audit.records import RECORDS_PREFIX
+from chalicelib.settings import DIGEST_PERIOD_MINUTES
 
 DIGESTS_PREFIX = "digests/"
-PERIOD_MINUTES = (5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440)
+PERIOD_MINUTES = DIGEST_PERIOD_MINUTES  # declared with the settings, which import no feature package
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 

@@ -105,6 +105,12 @@ class MessageSender:
 
     # === the portal and the API ==========================================================
 
+    def start(self, principal: Principal, recipients: list[str], draft: Draft, request: RequestInfo) -> SendResult:
+        """A new thread by whoever writes: an associate to outside participants, a partner to associates."""
+        if principal.account.is_associate:
+            return self.start_thread(principal, recipients, draft, request)
+        return self.write_to_associates(principal, recipients, draft, request)
+
     def start_thread(
         self, associate: Principal, recipients: list[str], draft: Draft, request: RequestInfo
     ) -> SendResult:
@@ -123,8 +129,6 @@ class MessageSender:
         self, partner: Principal, recipients: list[str], draft: Draft, request: RequestInfo
     ) -> SendResult:
         """R8: a partner starts a new message to associates they do business with (R5 enforced)."""
-        if partner.account.is_associate:
-            return self.start_thread(partner, recipients, draft, request)
         associates = self.domain_filter.associates_for(partner, recipients, request)
         thread_id = new_id()
         sender, new_partners = partner.account, []

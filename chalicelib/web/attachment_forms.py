@@ -36,7 +36,7 @@ from chalicelib.accounts.sessions import Principal
 from chalicelib.errors import InvalidRequest
 from chalicelib.limits import MAX_ATTACHMENTS
 from chalicelib.messaging.uploads import PendingUpload, UploadTicket
-from chalicelib.web.responses import allow_source
+from chalicelib.web.http.responses import allow_source
 from chalicelib.wiring.services import Services
 
 RECEIVED_PATH = "/uploads/received"

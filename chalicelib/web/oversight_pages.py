@@ -6,11 +6,13 @@ from chalice.app import Response
 
 from chalicelib.errors import SealpostError
 from chalicelib.gateway.tls_decision import TlsDecision
-from chalicelib.web.errors import status_for
-from chalicelib.web.guard import authenticate
-from chalicelib.web.incoming import Incoming
-from chalicelib.web.pages import render
-from chalicelib.wiring import services as services_module
+from chalicelib.web.http.guard import authenticate
+from chalicelib.web.http.incoming import Incoming
+from chalicelib.web.http.pages import render, shown_on_form
+from chalicelib.web.http.routing import Routes
+from chalicelib.wiring.services import Services
+
+routes = Routes("oversight_pages")
 
 VERDICT_LABELS = {
     "tls_verified": ("TLS, verified", "good"),
@@ -35,8 +37,8 @@ REASON_LABELS = {
 }
 
 
-def tls_page(incoming: Incoming) -> Response:
-    services = services_module.current()
+@routes.route("/tls", "GET")
+def tls_page(incoming: Incoming, services: Services) -> Response:
     principal = authenticate(incoming, services)
     decisions = services.oversight.tls_decisions(principal, incoming.info())
     asked = incoming.query("domain")
@@ -47,9 +49,7 @@ def tls_page(incoming: Incoming) -> Response:
         try:
             looked_up = services.oversight.tls_decision(principal, asked, incoming.info())
         except SealpostError as problem:
-            if problem.field is None:
-                raise
-            error, status = problem, status_for(problem)
+            error, status = problem, shown_on_form(problem)
     return render(
         incoming,
         "tls.html",
@@ -66,8 +66,8 @@ def tls_page(incoming: Incoming) -> Response:
     )
 
 
-def domain_filter_page(incoming: Incoming) -> Response:
-    services = services_module.current()
+@routes.route("/domain-filter", "GET")
+def domain_filter_page(incoming: Incoming, services: Services) -> Response:
     principal = authenticate(incoming, services)
     overview = services.oversight.domain_filter(principal, incoming.info())
     return render(

@@ -8,6 +8,11 @@ from pathlib import Path
 from chalice.app import Response
 
 from chalicelib.errors import NotFound
+from chalicelib.web.http.incoming import Incoming
+from chalicelib.web.http.routing import Routes
+from chalicelib.wiring.services import Services
+
+routes = Routes("static")
 
 _STATIC = Path(__file__).resolve().parent.parent / "static"
 _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
@@ -25,7 +30,8 @@ def _read(name: str) -> tuple[str, str]:
     return path.read_text(encoding="utf-8"), _TYPES[path.suffix]
 
 
-def serve(name: str) -> Response:
+@routes.route("/static/{name}", "GET")
+def serve(incoming: Incoming, services: Services, name: str) -> Response:
     if name not in _available():
         raise NotFound("There is no such file.")
     body, content_type = _read(name)

@@ -1,4 +1,5 @@
-"""Pages for threads: the inbox, a thread, writing, replying, continuing, removing from view."""
+"""Pages for threads: the home page with the inbox, a thread, writing, replying, continuing, removing
+from view, attachments."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from chalicelib.messaging.delivery_status import RecipientStatus, latest_statuse
 from chalicelib.messaging.drafts import Draft, parse_draft, parse_recipients
 from chalicelib.messaging.reader import InboxItem, ThreadView
 from chalicelib.web import attachment_forms
-from chalicelib.web.errors import status_for
-from chalicelib.web.guard import authenticate, authenticate_change
-from chalicelib.web.incoming import Incoming
-from chalicelib.web.pages import render, safe_next
-from chalicelib.web.responses import redirect
-from chalicelib.web.threads_api import download as api_download
-from chalicelib.wiring import services as services_module
+from chalicelib.web.http.guard import authenticate, changing_form
+from chalicelib.web.http.incoming import Incoming
+from chalicelib.web.http.pages import HOME, render, safe_next, shown_on_form
+from chalicelib.web.http.responses import redirect
+from chalicelib.web.http.routing import Routes
+from chalicelib.web.threads_api import attachment_response
 from chalicelib.wiring.services import Services
+
+routes = Routes("thread_pages")
 
 NEW_DRAFT = "new"
 
@@ -40,7 +42,9 @@ def _inbox_deliveries(
     return found
 
 
-def inbox_page(incoming: Incoming, services: Services, principal: Principal) -> Response:
+@routes.route(HOME, "GET")
+def home(incoming: Incoming, services: Services) -> Response:
+    principal = authenticate(incoming, services)
     items = services.reader.inbox(principal)
     if principal.account.is_associate:
         deliveries = _inbox_deliveries(services, principal, items)
@@ -50,8 +54,8 @@ def inbox_page(incoming: Incoming, services: Services, principal: Principal) -> 
     return render(incoming, "partner_home.html", services=services, principal=principal, items=items)
 
 
-def new_form(incoming: Incoming) -> Response:
-    services = services_module.current()
+@routes.route("/threads/new", "GET")
+def new_form(incoming: Incoming, services: Services) -> Response:
     principal = authenticate(incoming, services)
     return _new_page(incoming, services, principal)
 
@@ -82,22 +86,17 @@ def _new_page(
     )
 
 
-def send_new(incoming: Incoming) -> Response:
-    services = services_module.current()
-    form = incoming.form()
-    principal = authenticate_change(incoming, services, form)
+@routes.route("/threads", "POST")
+def send_new(incoming: Incoming, services: Services) -> Response:
+    principal, form = changing_form(incoming, services)
     try:
         chosen = attachment_forms.draft_attachments(attachment_forms.chosen_in(form))
         draft = parse_draft(form.get("subject"), form.get("text"), None, chosen)
         recipients = parse_recipients(form.get("recipients"))
-        if principal.account.is_associate:
-            result = services.sender.start_thread(principal, recipients, draft, incoming.info())
-        else:
-            result = services.sender.write_to_associates(principal, recipients, draft, incoming.info())
+        result = services.sender.start(principal, recipients, draft, incoming.info())
     except SealpostError as error:
-        if error.field is None:
-            raise
-        return _new_page(incoming, services, principal, status=status_for(error), error=error, form=form)
+        status = shown_on_form(error)
+        return _new_page(incoming, services, principal, status=status, error=error, form=form)
     attachment_forms.after_send(services, principal, NEW_DRAFT)
     return redirect(f"/threads/{result.thread.thread_id}")
 
@@ -135,76 +134,79 @@ def _thread_page(
     )
 
 
+@routes.route("/threads/{thread_id}", "GET")
 def show(
     incoming: Incoming,
+    services: Services,
     thread_id: str,
     *,
     status: int = 200,
     error: SealpostError | None = None,
     form: dict[str, str] | None = None,
 ) -> Response:
-    services = services_module.current()
     principal = authenticate(incoming, services)
     view = services.reader.thread_view(principal, thread_id, incoming.info())
     return _thread_page(incoming, services, principal, view, status=status, error=error, form=form)
 
 
-def reply(incoming: Incoming, thread_id: str) -> Response:
+@routes.route("/threads/{thread_id}/reply", "POST")
+def reply(incoming: Incoming, services: Services, thread_id: str) -> Response:
     def send(services: Services, principal: Principal, draft: Draft) -> str:
         services.sender.reply(principal, thread_id, draft, incoming.info())
         return f"/threads/{thread_id}#reply-heading"
 
-    return _send_from_thread_page(incoming, thread_id, send, with_subject=False)
+    return _send_from_thread_page(incoming, services, thread_id, send, with_subject=False)
 
 
-def continue_thread(incoming: Incoming, thread_id: str) -> Response:
+@routes.route("/threads/{thread_id}/continue", "POST")
+def continue_thread(incoming: Incoming, services: Services, thread_id: str) -> Response:
     def send(services: Services, principal: Principal, draft: Draft) -> str:
         result = services.sender.continue_thread(principal, thread_id, draft, incoming.info())
         return f"/threads/{result.thread.thread_id}"
 
-    return _send_from_thread_page(incoming, thread_id, send, with_subject=True)
+    return _send_from_thread_page(incoming, services, thread_id, send, with_subject=True)
 
 
 def _send_from_thread_page(
     incoming: Incoming,
+    services: Services,
     thread_id: str,
     send: Callable[[Services, Principal, Draft], str],
     *,
     with_subject: bool,
 ) -> Response:
     """A form on a thread's page that sends a message; errors show the page again with the draft kept."""
-    services = services_module.current()
-    form = incoming.form()
-    principal = authenticate_change(incoming, services, form)
+    principal, form = changing_form(incoming, services)
     try:
         chosen = attachment_forms.draft_attachments(attachment_forms.chosen_in(form))
         subject = form.get("subject") if with_subject else None
         draft = parse_draft(subject, form.get("text"), None, chosen, subject_required=with_subject)
         target = send(services, principal, draft)
     except SealpostError as error:
-        if error.field is None and status_for(error) != 409:
-            raise
-        return show(incoming, thread_id, status=status_for(error), error=error, form=form)
+        status = shown_on_form(error, conflicts=True)
+        return show(incoming, services, thread_id, status=status, error=error, form=form)
     attachment_forms.after_send(services, principal, thread_id)
     return redirect(target)
 
 
-def remove(incoming: Incoming, thread_id: str) -> Response:
-    services = services_module.current()
-    principal = authenticate_change(incoming, services, incoming.form())
+@routes.route("/threads/{thread_id}/remove", "POST")
+def remove(incoming: Incoming, services: Services, thread_id: str) -> Response:
+    principal, _form = changing_form(incoming, services)
     services.reader.remove_from_view(principal, thread_id, incoming.info())
-    return redirect("/home?notice=removed_from_view")
+    return redirect(f"{HOME}?notice=removed_from_view")
 
 
-def download(incoming: Incoming, thread_id: str, message_id: str, attachment_id: str) -> Response:
+@routes.route("/threads/{thread_id}/messages/{message_id}/attachments/{attachment_id}", "GET")
+def download(incoming: Incoming, services: Services, thread_id: str, message_id: str, attachment_id: str) -> Response:
     """A page's attachment link: served from the Object Lambda access point in a deployment (whatever the
     size), inline in local mode. Linked without ``download``: browsers send no Accept header for those,
     and Chalice answers a binary body only to a request that accepts one."""
-    return api_download(incoming, thread_id, message_id, attachment_id, redirect_always=True)
+    return attachment_response(incoming, services, thread_id, message_id, attachment_id, redirect_always=True)
 
 
-def upload_received(incoming: Incoming) -> Response:
+@routes.route(attachment_forms.RECEIVED_PATH, "GET")
+def upload_received(incoming: Incoming, services: Services) -> Response:
     """Where S3 sends the browser after a form upload: back to the draft (see attachment_forms)."""
     target = safe_next(incoming.query("to"))
     target += ("&" if "?" in target else "?") + "notice=file_uploaded"
-    return render(incoming, "upload_received.html", services=services_module.current(), target=target)
+    return render(incoming, "upload_received.html", services=services, target=target)

@@ -1,4 +1,4 @@
-"""JSON API for threads, messages, uploads and attachment downloads."""
+"""The JSON API for threads, messages, uploads and attachment downloads (``/api/threads``, ``/api/uploads``)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ from chalice.app import Response
 
 from chalicelib.accounts.sessions import Principal
 from chalicelib.messaging.downloads import content_disposition
-from chalicelib.messaging.drafts import parse_draft, parse_recipients
+from chalicelib.messaging.drafts import Draft, parse_draft, parse_recipients
 from chalicelib.messaging.model import Thread
 from chalicelib.messaging.reader import InboxItem, MessageView, ThreadView
 from chalicelib.messaging.sender import SendResult
-from chalicelib.web.guard import authenticate, authenticate_change
-from chalicelib.web.incoming import Incoming
-from chalicelib.web.responses import json_response, redirect
-from chalicelib.wiring import services as services_module
+from chalicelib.web.http.guard import authenticate, authenticate_change, changing_json
+from chalicelib.web.http.incoming import Incoming
+from chalicelib.web.http.responses import json_response, redirect
+from chalicelib.web.http.routing import Routes
+from chalicelib.wiring.services import Services
+
+routes = Routes("threads_api")
 
 # A message's JSON may carry up to 200,000 characters of text and 500,000 of HTML.
 MESSAGE_JSON_LIMIT = 4 * 1024 * 1024
@@ -110,10 +113,10 @@ def sent_json(result: SendResult) -> dict[str, Any]:
     }
 
 
-def _draft_and_principal(incoming: Incoming, *, subject_required: bool) -> tuple[Principal, dict[str, Any], Any]:
-    services = services_module.current()
-    principal = authenticate_change(incoming, services)
-    body = incoming.json_object(MESSAGE_JSON_LIMIT)
+def _draft_and_principal(
+    incoming: Incoming, services: Services, *, subject_required: bool
+) -> tuple[Principal, dict[str, Any], Draft]:
+    principal, body = changing_json(incoming, services, MESSAGE_JSON_LIMIT)
     draft = parse_draft(
         body.get("subject"),
         body.get("text"),
@@ -124,53 +127,51 @@ def _draft_and_principal(incoming: Incoming, *, subject_required: bool) -> tuple
     return principal, body, draft
 
 
-def inbox(incoming: Incoming) -> Response:
-    services = services_module.current()
+@routes.route("/api/threads", "GET")
+def inbox(incoming: Incoming, services: Services) -> Response:
     principal = authenticate(incoming, services)
     return json_response({"threads": [inbox_item(i) for i in services.reader.inbox(principal)]})
 
 
-def start(incoming: Incoming) -> Response:
-    principal, body, draft = _draft_and_principal(incoming, subject_required=True)
+@routes.route("/api/threads", "POST")
+def start(incoming: Incoming, services: Services) -> Response:
+    principal, body, draft = _draft_and_principal(incoming, services, subject_required=True)
     recipients = parse_recipients(body.get("recipients"))
-    messaging = services_module.current().sender
-    if principal.account.is_associate:
-        result = messaging.start_thread(principal, recipients, draft, incoming.info())
-    else:
-        result = messaging.write_to_associates(principal, recipients, draft, incoming.info())
+    result = services.sender.start(principal, recipients, draft, incoming.info())
     return json_response(sent_json(result), status=201)
 
 
-def show(incoming: Incoming, thread_id: str) -> Response:
-    services = services_module.current()
+@routes.route("/api/threads/{thread_id}", "GET")
+def show(incoming: Incoming, services: Services, thread_id: str) -> Response:
     principal = authenticate(incoming, services)
     view = services.reader.thread_view(principal, thread_id, incoming.info())
     return json_response(thread_json(view, principal))
 
 
-def reply(incoming: Incoming, thread_id: str) -> Response:
-    principal, _body, draft = _draft_and_principal(incoming, subject_required=False)
-    result = services_module.current().sender.reply(principal, thread_id, draft, incoming.info())
+@routes.route("/api/threads/{thread_id}/messages", "POST")
+def reply(incoming: Incoming, services: Services, thread_id: str) -> Response:
+    principal, _body, draft = _draft_and_principal(incoming, services, subject_required=False)
+    result = services.sender.reply(principal, thread_id, draft, incoming.info())
     return json_response(sent_json(result), status=201)
 
 
-def continue_thread(incoming: Incoming, thread_id: str) -> Response:
-    principal, _body, draft = _draft_and_principal(incoming, subject_required=True)
-    result = services_module.current().sender.continue_thread(principal, thread_id, draft, incoming.info())
+@routes.route("/api/threads/{thread_id}/continuation", "POST")
+def continue_thread(incoming: Incoming, services: Services, thread_id: str) -> Response:
+    principal, _body, draft = _draft_and_principal(incoming, services, subject_required=True)
+    result = services.sender.continue_thread(principal, thread_id, draft, incoming.info())
     return json_response(sent_json(result), status=201)
 
 
-def remove_from_view(incoming: Incoming, thread_id: str) -> Response:
-    services = services_module.current()
+@routes.route("/api/threads/{thread_id}/remove-from-view", "POST")
+def remove_from_view(incoming: Incoming, services: Services, thread_id: str) -> Response:
     principal = authenticate_change(incoming, services)
     services.reader.remove_from_view(principal, thread_id, incoming.info())
     return json_response({"removed_from_view": True, "retained": True})
 
 
-def start_upload(incoming: Incoming) -> Response:
-    services = services_module.current()
-    principal = authenticate_change(incoming, services)
-    body = incoming.json_object(services.settings.max_json_bytes)
+@routes.route("/api/uploads", "POST")
+def start_upload(incoming: Incoming, services: Services) -> Response:
+    principal, body = changing_json(incoming, services)
     ticket = services.uploads.start(principal.account.username, body.get("size"))
     return json_response(
         {
@@ -184,10 +185,21 @@ def start_upload(incoming: Incoming) -> Response:
     )
 
 
-def download(
-    incoming: Incoming, thread_id: str, message_id: str, attachment_id: str, *, redirect_always: bool = False
+@routes.route("/api/threads/{thread_id}/messages/{message_id}/attachments/{attachment_id}", "GET")
+def download(incoming: Incoming, services: Services, thread_id: str, message_id: str, attachment_id: str) -> Response:
+    return attachment_response(incoming, services, thread_id, message_id, attachment_id)
+
+
+def attachment_response(
+    incoming: Incoming,
+    services: Services,
+    thread_id: str,
+    message_id: str,
+    attachment_id: str,
+    *,
+    redirect_always: bool = False,
 ) -> Response:
-    services = services_module.current()
+    """The file itself, or a redirect to where a deployment serves it (see ``DownloadService.deliver``)."""
     principal = authenticate(incoming, services)
     delivery = services.downloads.deliver(
         principal, thread_id, message_id, attachment_id, incoming.info(), redirect_always=redirect_always

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.accounts.sessions import COOKIE_NAME, Principal
 from chalicelib.accounts.tokens import looks_like_token
 from chalicelib.errors import CrossSiteRequestRejected
-from chalicelib.web.incoming import Incoming
-from chalicelib.web.responses import cookie_header
+from chalicelib.web.http.incoming import Incoming
+from chalicelib.web.http.responses import cookie_header
 from chalicelib.wiring.services import Services
 
 FORM_COOKIE = "__Host-sealpost_form"
@@ -76,3 +77,31 @@ def check_anonymous_form(incoming: Incoming, services: Services, form: dict[str,
     cookie = incoming.cookie(FORM_COOKIE)
     if not cookie or not _same_token(form.get(CSRF_FIELD), cookie):
         raise CrossSiteRequestRejected()
+
+
+# --- a request's body, after the checks it needs ---------------------------------------------
+
+
+def anonymous_json(incoming: Incoming, services: Services) -> dict[str, Any]:
+    """The JSON body of a request made before sign-in (sign-in, links from mail), from our own origin."""
+    check_same_origin(incoming, services.settings.portal_url)
+    return incoming.json_object(services.settings.max_json_bytes)
+
+
+def changing_json(incoming: Incoming, services: Services, limit: int | None = None) -> tuple[Principal, dict[str, Any]]:
+    """The principal and JSON body of a signed-in state-changing API request (CSRF-checked)."""
+    principal = authenticate_change(incoming, services)
+    return principal, incoming.json_object(limit or services.settings.max_json_bytes)
+
+
+def anonymous_form(incoming: Incoming, services: Services) -> dict[str, str]:
+    """A form posted before sign-in, with its double-submit token checked."""
+    form = incoming.form()
+    check_anonymous_form(incoming, services, form)
+    return form
+
+
+def changing_form(incoming: Incoming, services: Services) -> tuple[Principal, dict[str, str]]:
+    """The principal and fields of a signed-in form post (CSRF-checked)."""
+    form = incoming.form()
+    return authenticate_change(incoming, services, form), form

@@ -10,7 +10,9 @@ from typing import Any
 
 from chalice.app import Response
 
-from chalicelib.accounts.sessions import COOKIE_NAME
+from chalicelib.accounts.model import Account
+from chalicelib.accounts.sessions import COOKIE_NAME, csrf_token_for
+from chalicelib.accounts.signin import SignedIn
 
 _nonce: contextvars.ContextVar[str] = contextvars.ContextVar("csp_nonce", default="")
 # Origins a page adds to one CSP directive for its own response (the staging bucket a
@@ -138,3 +140,20 @@ def with_cookies(response: Response, *cookies: str) -> Response:
         values = existing if isinstance(existing, list) else ([existing] if existing else [])
         response.headers["Set-Cookie"] = [*values, *cookies]
     return response
+
+
+def me(account: Account, csrf_token: str) -> dict[str, Any]:
+    """Who is signed in, as the API tells it (with the CSRF token for the next changes)."""
+    return {
+        "username": account.username,
+        "email": account.email,
+        "display_name": account.display_name,
+        "role": str(account.role),
+        "csrf_token": csrf_token,
+    }
+
+
+def signed_in_json(signed_in: SignedIn, status: int = 200, **extra: Any) -> Response:
+    """The API's answer to a sign-in, a registration or a password change: who, and the new session cookie."""
+    body = {**me(signed_in.account, csrf_token_for(signed_in.session_secret)), **extra}
+    return with_cookies(json_response(body, status), session_cookie(signed_in.session_secret))

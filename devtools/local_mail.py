@@ -1,6 +1,8 @@
-"""Local mode only: the mail the app has sent, read from the moto server, so mail-driven flows can be followed by hand.
+"""Local mode only: the mail the app has sent, read from the moto server, so mail-driven flows can be
+followed by hand: the page ``/local/mail`` (added to the app by ``devtools/local_server.py`` only),
+``make mail``, and the tests.
 
-In a deployment ``SEALPOST_LOCAL_MODE`` is unset and this page answers 404.
+Nothing here ships in the deployed package (``chalice package`` takes ``app.py`` and ``chalicelib``).
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ import urllib.request
 from dataclasses import dataclass
 from email import message_from_string, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 from chalice.app import Response
 
 from chalicelib.errors import NotFound, ServiceUnavailable
-from chalicelib.web.incoming import Incoming
-from chalicelib.web.pages import render
-from chalicelib.wiring import services as services_module
+from chalicelib.web.http.incoming import Incoming
+from chalicelib.web.http.pages import render
+from chalicelib.web.http.routing import Routes
+from chalicelib.wiring.services import Services
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+routes = Routes("local")
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,8 @@ def captured_mail(endpoint: str) -> list[CapturedMail]:
     return list(reversed(mails))
 
 
-def page(incoming: Incoming) -> Response:
-    services = services_module.current()
+@routes.route("/local/mail", "GET")
+def page(incoming: Incoming, services: Services) -> Response:
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if not services.settings.local_mode or not endpoint:
         raise NotFound("There is no page or API endpoint at this address.")
@@ -61,4 +68,4 @@ def page(incoming: Incoming) -> Response:
         mails = captured_mail(endpoint)
     except OSError:
         raise ServiceUnavailable("The local mail store (moto server) is not reachable.") from None
-    return render(incoming, "local_mail.html", services=services, mails=mails)
+    return render(incoming, "local_mail.html", services=services, mails=mails, more_folders=(TEMPLATES,))

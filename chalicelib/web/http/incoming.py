@@ -6,6 +6,7 @@ them, so bad input gets a clear 4xx and never reaches DynamoDB or a traceback.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +22,19 @@ from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaT
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 50
 MAX_FIELD_CHARS = 10_000
+
+
+# The request being handled. Chalice keeps only one ``app.current_request`` per process,
+# which `chalice local`'s threads would share; a context variable is per thread.
+_current: contextvars.ContextVar[Incoming] = contextvars.ContextVar("incoming")
+
+
+def current_request() -> Incoming:
+    return _current.get()
+
+
+def set_current_request(incoming: Incoming) -> None:
+    _current.set(incoming)
 
 
 def _media_type(content_type: str | None) -> str:

@@ -1,0 +1,147 @@
+"""Associates manage business-partner accounts (R1, R3): create and invite, resend the invitation,
+unlock, terminate. The JSON API under ``/api/accounts`` and the accounts page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalice.app import Response
+
+from chalicelib.accounts.model import Account
+from chalicelib.accounts.sessions import Principal
+from chalicelib.audit.records import RequestInfo
+from chalicelib.errors import SealpostError
+from chalicelib.web.http.guard import authenticate, authenticate_change, changing_form, changing_json
+from chalicelib.web.http.incoming import Incoming, text_field
+from chalicelib.web.http.pages import render, shown_on_form
+from chalicelib.web.http.responses import json_response, redirect
+from chalicelib.web.http.routing import Routes
+from chalicelib.wiring.services import Services
+
+routes = Routes("partner_accounts")
+ACCOUNTS = "/accounts"
+
+AccountAction = Callable[[Principal, Any, RequestInfo], Account]
+
+
+def _account_view(services: Services, account: Account) -> dict[str, Any]:
+    return account.public_view(services.settings.lockout_threshold)
+
+
+def _actions(services: Services) -> dict[str, tuple[AccountAction, str]]:
+    """What each account action does, and the notice the page shows after it."""
+    return {
+        "unlock": (services.admin.unlock, "account_unlocked"),
+        "terminate": (services.admin.terminate, "account_terminated"),
+        "invitation": (services.admin.resend_invitation, "invitation_resent"),
+    }
+
+
+# --- JSON API -------------------------------------------------------------------------------
+
+
+@routes.route("/api/accounts", "GET")
+def api_list(incoming: Incoming, services: Services) -> Response:
+    principal = authenticate(incoming, services)
+    accounts = services.admin.list_partners(principal, incoming.info())
+    return json_response({"accounts": [_account_view(services, a) for a in accounts]})
+
+
+@routes.route("/api/accounts", "POST")
+def api_create(incoming: Incoming, services: Services) -> Response:
+    principal, body = changing_json(incoming, services)
+    created = services.admin.create_partner(
+        principal,
+        text_field(body, "email", max_length=254),
+        text_field(body, "display_name", required=False, max_length=100),
+        incoming.info(),
+    )
+    return json_response(
+        {"account": _account_view(services, created.account), "invitation_sent": created.invitation_sent}, status=201
+    )
+
+
+def _api_action(incoming: Incoming, services: Services, username: str, action: str) -> Response:
+    principal = authenticate_change(incoming, services)
+    handler, _notice = _actions(services)[action]
+    return json_response({"account": _account_view(services, handler(principal, username, incoming.info()))})
+
+
+@routes.route("/api/accounts/{username}/unlock", "POST")
+def api_unlock(incoming: Incoming, services: Services, username: str) -> Response:
+    return _api_action(incoming, services, username, "unlock")
+
+
+@routes.route("/api/accounts/{username}/terminate", "POST")
+def api_terminate(incoming: Incoming, services: Services, username: str) -> Response:
+    return _api_action(incoming, services, username, "terminate")
+
+
+@routes.route("/api/accounts/{username}/invitation", "POST")
+def api_resend_invitation(incoming: Incoming, services: Services, username: str) -> Response:
+    return _api_action(incoming, services, username, "invitation")
+
+
+# --- the accounts page ----------------------------------------------------------------------
+
+
+@routes.route(ACCOUNTS, "GET")
+def accounts_page(incoming: Incoming, services: Services) -> Response:
+    return _accounts_page(incoming, services, authenticate(incoming, services))
+
+
+def _accounts_page(
+    incoming: Incoming,
+    services: Services,
+    principal: Principal,
+    *,
+    status: int = 200,
+    error: SealpostError | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
+    partners = services.admin.list_partners(principal, incoming.info())
+    return render(
+        incoming,
+        "associate_home.html",
+        services=services,
+        principal=principal,
+        status=status,
+        partners=[_account_view(services, p) for p in partners],
+        error=error,
+        form=form or {},
+    )
+
+
+@routes.route(ACCOUNTS, "POST")
+def create_account(incoming: Incoming, services: Services) -> Response:
+    principal, form = changing_form(incoming, services)
+    try:
+        created = services.admin.create_partner(principal, form.get("email"), form.get("display_name"), incoming.info())
+    except SealpostError as error:
+        status = shown_on_form(error, conflicts=True)
+        return _accounts_page(incoming, services, principal, status=status, error=error, form=form)
+    notice = "account_created" if created.invitation_sent else "account_created_no_mail"
+    return redirect(f"{ACCOUNTS}?notice={notice}")
+
+
+def _page_action(incoming: Incoming, services: Services, username: str, action: str) -> Response:
+    principal, _form = changing_form(incoming, services)
+    handler, notice = _actions(services)[action]
+    handler(principal, username, incoming.info())
+    return redirect(f"{ACCOUNTS}?notice={notice}")
+
+
+@routes.route("/accounts/{username}/unlock", "POST")
+def unlock(incoming: Incoming, services: Services, username: str) -> Response:
+    return _page_action(incoming, services, username, "unlock")
+
+
+@routes.route("/accounts/{username}/terminate", "POST")
+def terminate(incoming: Incoming, services: Services, username: str) -> Response:
+    return _page_action(incoming, services, username, "terminate")
+
+
+@routes.route("/accounts/{username}/invitation", "POST")
+def resend_invitation(incoming: Incoming, services: Services, username: str) -> Response:
+    return _page_action(incoming, services, username, "invitation")

@@ -1,0 +1,243 @@
+"""Signing in and out, one's own account (password, sessions), and registering from an invitation:
+the JSON API under ``/api/session``, ``/api/password``, ``/api/register`` and the pages beside it."""
+
+from __future__ import annotations
+
+from chalice.app import Response
+
+from chalicelib.accounts.model import Account
+from chalicelib.errors import AccountLocked, AuthenticationRequired, InvalidCredentials, LinkNotValid, SealpostError
+from chalicelib.web.http.guard import (
+    anonymous_form,
+    anonymous_json,
+    authenticate,
+    authenticate_change,
+    changing_form,
+    changing_json,
+)
+from chalicelib.web.http.incoming import Incoming, text_field
+from chalicelib.web.http.pages import HOME, anonymous_page, render, safe_next, shown_on_form
+from chalicelib.web.http.responses import (
+    cleared_session_cookie,
+    json_response,
+    me,
+    redirect,
+    session_cookie,
+    signed_in_json,
+    with_cookies,
+)
+from chalicelib.web.http.routing import Routes
+from chalicelib.web.http.status import status_for
+from chalicelib.wiring.services import Services
+
+routes = Routes("sessions")
+
+
+# --- JSON API -------------------------------------------------------------------------------
+
+
+@routes.route("/api/session", "POST")
+def api_sign_in(incoming: Incoming, services: Services) -> Response:
+    body = anonymous_json(incoming, services)
+    signed_in = services.signin.sign_in(
+        text_field(body, "username", max_length=256), text_field(body, "password", max_length=1024), incoming.info()
+    )
+    return signed_in_json(signed_in)
+
+
+@routes.route("/api/session", "GET")
+def api_current_session(incoming: Incoming, services: Services) -> Response:
+    principal = authenticate(incoming, services)
+    return json_response(me(principal.account, principal.csrf_token))
+
+
+@routes.route("/api/session", "DELETE")
+def api_sign_out(incoming: Incoming, services: Services) -> Response:
+    principal = authenticate_change(incoming, services)
+    services.signin.sign_out(principal, incoming.info())
+    return with_cookies(json_response({"signed_out": True}), cleared_session_cookie())
+
+
+@routes.route("/api/session/revoke-all", "POST")
+def api_sign_out_everywhere(incoming: Incoming, services: Services) -> Response:
+    principal = authenticate_change(incoming, services)
+    services.signin.sign_out_everywhere(principal, incoming.info())
+    return with_cookies(json_response({"signed_out": True, "everywhere": True}), cleared_session_cookie())
+
+
+@routes.route("/api/password", "POST")
+def api_change_password(incoming: Incoming, services: Services) -> Response:
+    principal, body = changing_json(incoming, services)
+    signed_in = services.credentials.change_password(
+        principal,
+        text_field(body, "current_password", max_length=1024),
+        text_field(body, "new_password", max_length=1024),
+        None,
+        incoming.info(),
+    )
+    return signed_in_json(signed_in)
+
+
+@routes.route("/api/register", "POST")
+def api_register(incoming: Incoming, services: Services) -> Response:
+    body = anonymous_json(incoming, services)
+    signed_in = services.credentials.register(
+        text_field(body, "token", max_length=100) or "",
+        text_field(body, "password", max_length=1024),
+        None,
+        incoming.info(),
+    )
+    return signed_in_json(signed_in, status=201)
+
+
+# --- pages: sign in and out -----------------------------------------------------------------
+
+
+@routes.route("/", "GET")
+def index(incoming: Incoming, services: Services) -> Response:
+    try:
+        authenticate(incoming, services)
+    except AuthenticationRequired:
+        return redirect("/signin")
+    return redirect(HOME)
+
+
+@routes.route("/signin", "GET")
+def sign_in_form(incoming: Incoming, services: Services) -> Response:
+    try:
+        authenticate(incoming, services)
+        return redirect(safe_next(incoming.query("next")))
+    except AuthenticationRequired:
+        pass
+    return _sign_in_page(incoming, services)
+
+
+def _sign_in_page(
+    incoming: Incoming, services: Services, *, status: int = 200, username: str = "", error: SealpostError | None = None
+) -> Response:
+    return anonymous_page(
+        incoming,
+        services,
+        "signin.html",
+        status=status,
+        next=safe_next(incoming.query("next")),
+        username=username,
+        error=error,
+        warning=getattr(error, "warning", None),
+    )
+
+
+@routes.route("/signin", "POST")
+def sign_in_submit(incoming: Incoming, services: Services) -> Response:
+    form = anonymous_form(incoming, services)
+    try:
+        signed_in = services.signin.sign_in(form.get("username"), form.get("password"), incoming.info())
+    except (InvalidCredentials, AccountLocked) as error:
+        return _sign_in_page(
+            incoming, services, status=status_for(error), username=form.get("username", "")[:128], error=error
+        )
+    except SealpostError as error:
+        status = shown_on_form(error)
+        return _sign_in_page(incoming, services, status=status, username=form.get("username", "")[:128], error=error)
+    return with_cookies(redirect(safe_next(form.get("next"))), session_cookie(signed_in.session_secret))
+
+
+@routes.route("/signout", "POST")
+def sign_out(incoming: Incoming, services: Services) -> Response:
+    principal, _form = changing_form(incoming, services)
+    services.signin.sign_out(principal, incoming.info())
+    return with_cookies(redirect("/signin?notice=signed_out"), cleared_session_cookie())
+
+
+# --- pages: one's own account ---------------------------------------------------------------
+
+
+@routes.route("/account", "GET")
+def account_settings(incoming: Incoming, services: Services) -> Response:
+    principal = authenticate(incoming, services)
+    return render(incoming, "account.html", services=services, principal=principal)
+
+
+@routes.route("/account/password", "POST")
+def change_password(incoming: Incoming, services: Services) -> Response:
+    principal, form = changing_form(incoming, services)
+    try:
+        signed_in = services.credentials.change_password(
+            principal,
+            form.get("current_password"),
+            form.get("new_password"),
+            form.get("new_password_confirmation"),
+            incoming.info(),
+        )
+    except AccountLocked:
+        return with_cookies(redirect("/signin?notice=session_ended"), cleared_session_cookie())
+    except SealpostError as error:
+        status = shown_on_form(error)
+        if error.field in ("password", "password_confirmation"):
+            error.field = "new_" + error.field  # the new password's fields on this page
+        return render(
+            incoming,
+            "account.html",
+            services=services,
+            principal=principal,
+            status=status,
+            error=error,
+            warning=getattr(error, "warning", None),
+        )
+    return with_cookies(redirect("/account?notice=password_changed"), session_cookie(signed_in.session_secret))
+
+
+@routes.route("/account/sign-out-everywhere", "POST")
+def sign_out_everywhere(incoming: Incoming, services: Services) -> Response:
+    principal, _form = changing_form(incoming, services)
+    services.signin.sign_out_everywhere(principal, incoming.info())
+    return with_cookies(redirect("/signin?notice=signed_out_everywhere"), cleared_session_cookie())
+
+
+# --- pages: registration from an invitation -------------------------------------------------
+
+
+@routes.route("/register/{token}", "GET")
+def register_form(incoming: Incoming, services: Services, token: str) -> Response:
+    try:
+        account = services.credentials.invited_account(token)
+    except LinkNotValid as error:
+        return render(incoming, "link_invalid.html", services=services, status=410, error=error)
+    return _register_page(incoming, services, account, token)
+
+
+def _register_page(
+    incoming: Incoming,
+    services: Services,
+    account: Account,
+    token: str,
+    *,
+    status: int = 200,
+    error: SealpostError | None = None,
+) -> Response:
+    return anonymous_page(
+        incoming,
+        services,
+        "register.html",
+        status=status,
+        account=account,
+        token=token,
+        action=f"/register/{token}",
+        error=error,
+    )
+
+
+@routes.route("/register/{token}", "POST")
+def register_submit(incoming: Incoming, services: Services, token: str) -> Response:
+    form = anonymous_form(incoming, services)
+    try:
+        signed_in = services.credentials.register(
+            token, form.get("password"), form.get("password_confirmation"), incoming.info()
+        )
+    except LinkNotValid as error:
+        return render(incoming, "link_invalid.html", services=services, status=410, error=error)
+    except SealpostError as error:
+        status = shown_on_form(error)
+        account = services.credentials.invited_account(token)
+        return _register_page(incoming, services, account, token, status=status, error=error)
+    return with_cookies(redirect(f"{HOME}?notice=registered"), session_cookie(signed_in.session_secret))
