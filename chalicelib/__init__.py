@@ -1,1 +1,16 @@
-"""Sealpost: domain and adapter code. Nothing in this package imports Chalice except ``web``."""
+"""Sealpost's code, in feature packages whose names say the flows, over a small shared core.
+
+The shared core (the modules at this level): ``settings`` (every setting, declared once),
+``clock``, ``errors`` (domain errors, given their HTTP statuses at the web edge), ``aws_clients``
+(lazily built boto3 clients), ``dynamo`` (DynamoDB helpers and the repositories' base),
+``logs``, ``branding``, ``templating``, ``text`` (one safe line of outside text), ``limits``
+(what a message may hold, the file-name rule) and ``addresses`` (the mail-address rule).
+
+Packages, from the bottom up (each ``__init__`` says what lives there):
+``mail`` → ``audit`` → ``accounts`` → ``messaging`` → ``gateway`` → ``oversight`` →
+``wiring`` (builds the services) → ``web`` (the HTTP edge, the only code that knows Chalice).
+``app.py`` composes ``web`` and the functions AWS invokes; ``devtools`` (local only) is never
+imported from here. ``tests/test_code_quality.py`` enforces every "May import" line.
+
+Core modules may import: core.
+"""

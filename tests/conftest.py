@@ -26,9 +26,7 @@ from chalicelib.wiring import services as services_module
 from chalicelib.wiring.services import Services
 from devtools.provision import Provisioned, Provisioner
 from devtools.seed import seed_associate
-from tests.support import DEMO_PASSWORD, PORTAL_URL, WebClient
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import DEMO_PASSWORD, PORTAL_URL, ROOT, WebClient
 
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -145,6 +143,44 @@ def make_partner(stack: Stack, associate: Account, new_browser: Any) -> Any:
 @pytest.fixture
 def partner(make_partner: Any) -> Account:
     return make_partner()
+
+
+# --- faults -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def kms_fault(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make KMS data-key calls fail as a throttled or unreachable KMS does, at the HTTP layer below the SDK."""
+    import botocore.session
+    from botocore.awsrequest import AWSResponse
+    from botocore.exceptions import EndpointConnectionError
+
+    from chalicelib.wiring import services as services_module
+
+    real_session = botocore.session.get_session
+
+    def start(kind: str) -> None:
+        def throttle(**_: Any) -> Any:
+            body = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+            return AWSResponse("https://kms", 400, {}, None), body
+
+        def unreachable(**_: Any) -> Any:
+            raise EndpointConnectionError(endpoint_url="https://kms.us-east-1.amazonaws.com")
+
+        def faulty_session() -> Any:
+            session = real_session()
+            events = session.get_component("event_emitter")
+            for operation in ("GenerateDataKey", "Decrypt"):
+                if kind == "throttled":
+                    events.register_first(f"before-call.kms.{operation}", throttle)
+                else:
+                    events.register_first(f"before-send.kms.{operation}", unreachable)
+            return session
+
+        monkeypatch.setattr(botocore.session, "get_session", faulty_session)
+        services_module.reset()  # a fresh Lambda container: no cached data keys
+
+    return start
 
 
 # --- the audit trail --------------------------------------------------------------------

@@ -400,3 +400,11 @@ class MailPeers:
             https.start()
             running.callback(https.stop)
             yield cls(ca=ca, dns=dns_server, https=https, ports=ports, hosts=hosts)
+
+
+def outcome_of_last_drip(count_before: int) -> str:
+    for _ in range(200):  # the peer notices the hang-up on its next write
+        if len(DRIP_OUTCOMES) > count_before:
+            return DRIP_OUTCOMES[-1]
+        time.sleep(0.05)
+    return "peer still dripping"

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from email import message_from_string, policy
 from email.message import EmailMessage
 from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from chalice.test import Client
 
+ROOT = Path(__file__).resolve().parent.parent
 PORTAL_URL = "https://portal.test"
 DEMO_PASSWORD = "correct horse battery staple for tests"
 
@@ -132,6 +134,11 @@ def audit_records(s3: Any, bucket: str) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: r["time"])
 
 
+def audit_events(stack: Any, name: str) -> list[dict[str, Any]]:
+    """The stack's audit records of event ``name``, oldest first."""
+    return [r for r in audit_records(stack.client("s3"), stack.audit_bucket) if r["event"] == name]
+
+
 def audit_objects(s3: Any, bucket: str) -> list[bytes]:
     """Every stored audit object, raw (for scanning for secrets)."""
     blobs = []
@@ -219,3 +226,54 @@ def fetch_attachment(web: WebClient, url: str, services: Any) -> bytes:
     (response,) = written
     assert "Body" in response, response
     return bytes(response["Body"])
+
+
+# --- settings and mail for tests that need no stack ------------------------------------------
+
+SETTINGS_ENV = {
+    "SEALPOST_DEPLOYMENT": "sealpost-test",
+    "SEALPOST_ACCOUNTS_TABLE": "a",
+    "SEALPOST_SESSIONS_TABLE": "s",
+    "SEALPOST_TOKENS_TABLE": "t",
+    "SEALPOST_GATEWAY_TABLE": "g",
+    "SEALPOST_AUDIT_BUCKET": "b",
+    "SEALPOST_THREADS_TABLE": "th",
+    "SEALPOST_MESSAGES_BUCKET": "m",
+    "SEALPOST_STAGING_BUCKET": "st",
+    "SEALPOST_INBOUND_BUCKET": "in",
+    "SEALPOST_GATEWAY_ADDRESS": "secure-gateway@plan.example",
+    "SEALPOST_TLS_CONFIGURATION_SET": "tls",
+    "SEALPOST_DOWNLOAD_ACCESS_POINT_ARN": "arn:aws:s3-object-lambda:us-east-1:123456789012:accesspoint/x",
+    "SEALPOST_KMS_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/abc",
+    "SEALPOST_MAIL_FROM": "no-reply@plan.example",
+    "SEALPOST_PORTAL_URL": "https://portal.test/",
+    "SEALPOST_INTERNAL_DOMAINS": "Plan.Example, corp.plan.example",
+}
+
+
+# The gateway's test mail: a subject and body holding PHI the content scan finds.
+SUBJECT = "Authorization for Maria Gonzalez"
+BODY = "Please approve the MRI for Maria Gonzalez, DOB: 03/14/1961, SSN 536-22-8145."
+HARMLESS = "The meeting moved to Thursday at ten."
+
+
+def mime(
+    to: str,
+    *,
+    subject: str = SUBJECT,
+    body: str = BODY,
+    sender: str = "Alice Associate <alice@plan.example>",
+    headers: dict[str, str] | None = None,
+    attachment: tuple[str, bytes] | None = None,
+) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = f"<{abs(hash((to, subject, body)))}@mail.plan.example>"
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    if attachment:
+        message.add_attachment(attachment[1], maintype="application", subtype="pdf", filename=attachment[0])
+    return message.as_bytes()

@@ -10,8 +10,8 @@ import pytest
 from chalicelib.branding import NEUTRAL, contrast_ratio
 from chalicelib.errors import ConfigurationError
 from chalicelib.settings import Settings
+from tests.support import SETTINGS_ENV as BASE
 from tests.support import WebClient
-from tests.test_settings import BASE
 
 
 def test_contrast_ratios_follow_wcag() -> None:

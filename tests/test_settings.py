@@ -11,26 +11,7 @@ import pytest
 from chalicelib import settings as settings_module
 from chalicelib.errors import ConfigurationError
 from chalicelib.settings import Settings, specs
-
-BASE = {
-    "SEALPOST_DEPLOYMENT": "sealpost-test",
-    "SEALPOST_ACCOUNTS_TABLE": "a",
-    "SEALPOST_SESSIONS_TABLE": "s",
-    "SEALPOST_TOKENS_TABLE": "t",
-    "SEALPOST_GATEWAY_TABLE": "g",
-    "SEALPOST_AUDIT_BUCKET": "b",
-    "SEALPOST_THREADS_TABLE": "th",
-    "SEALPOST_MESSAGES_BUCKET": "m",
-    "SEALPOST_STAGING_BUCKET": "st",
-    "SEALPOST_INBOUND_BUCKET": "in",
-    "SEALPOST_GATEWAY_ADDRESS": "secure-gateway@plan.example",
-    "SEALPOST_TLS_CONFIGURATION_SET": "tls",
-    "SEALPOST_DOWNLOAD_ACCESS_POINT_ARN": "arn:aws:s3-object-lambda:us-east-1:123456789012:accesspoint/x",
-    "SEALPOST_KMS_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/abc",
-    "SEALPOST_MAIL_FROM": "no-reply@plan.example",
-    "SEALPOST_PORTAL_URL": "https://portal.test/",
-    "SEALPOST_INTERNAL_DOMAINS": "Plan.Example, corp.plan.example",
-}
+from tests.support import SETTINGS_ENV as BASE
 
 
 def test_defaults_follow_the_source_documents() -> None:

@@ -169,18 +169,13 @@ def record_key(record: AuditRecord, unique: str) -> str:
     return f"{RECORDS_PREFIX}dt={t:%Y-%m-%d}/hour={t:%H}/shard={shard:02d}/{t:%Y%m%dT%H%M%S%f}Z-{unique}.jsonl"
 
 
+@dataclass(frozen=True)
 class AuditLog:
     """Writes audit records to the audit bucket (Object Lock keeps them for the retention period)."""
 
-    def __init__(
-        self,
-        bucket: str,
-        kms_key_arn: str,
-        s3_client_factory: Callable[[], Any],
-    ) -> None:
-        self._bucket = bucket
-        self._kms_key_arn = kms_key_arn
-        self._s3_factory = s3_client_factory
+    bucket: str
+    kms_key_arn: str
+    s3_factory: Callable[[], Any]
 
     def record(
         self,
@@ -213,13 +208,13 @@ class AuditLog:
         body = (json.dumps(entry.to_json(), separators=(",", ":"), sort_keys=True) + "\n").encode()
         key = record_key(entry, uuid.uuid4().hex)
         try:
-            self._s3_factory().put_object(
-                Bucket=self._bucket,
+            self.s3_factory().put_object(
+                Bucket=self.bucket,
                 Key=key,
                 Body=body,
                 ContentType="application/x-ndjson",
                 ServerSideEncryption="aws:kms",
-                SSEKMSKeyId=self._kms_key_arn,
+                SSEKMSKeyId=self.kms_key_arn,
             )
         except Exception as exc:  # any failure to store the record denies the operation
             log.error("audit write failed", extra={"event": str(event), "error": type(exc).__name__})

@@ -67,17 +67,17 @@ class StoredObject:
         return hashlib.sha256(self.body).hexdigest()
 
 
+@dataclass(frozen=True)
 class AuditStore:
-    def __init__(self, bucket: str, s3_client_factory: Callable[[], S3Client]) -> None:
-        self.bucket = bucket
-        self._s3 = s3_client_factory
+    bucket: str
+    s3_factory: Callable[[], S3Client]
 
     # --- listing -----------------------------------------------------------------------
 
     def histories(self, prefix: str) -> dict[str, KeyHistory]:
         """Every key under ``prefix`` with its full version history."""
         found: dict[str, KeyHistory] = {}
-        paginator = self._s3().get_paginator("list_object_versions")
+        paginator = self.s3_factory().get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Versions", []):
                 history = found.setdefault(item["Key"], KeyHistory(item["Key"]))
@@ -96,7 +96,7 @@ class AuditStore:
     def day_prefixes(self, base: str) -> list[datetime]:
         """The days that have a ``<base>dt=YYYY-MM-DD/`` prefix (any version, even hidden), in order."""
         days = []
-        paginator = self._s3().get_paginator("list_object_versions")
+        paginator = self.s3_factory().get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=base, Delimiter="/"):
             for common in page.get("CommonPrefixes", []):
                 day = day_of_prefix(common["Prefix"])
@@ -106,7 +106,7 @@ class AuditStore:
 
     def first_key(self, prefix: str, accept: Callable[[str], bool] = lambda _key: True) -> str | None:
         """The smallest key under ``prefix`` that has an object version and that ``accept`` accepts."""
-        paginator = self._s3().get_paginator("list_object_versions")
+        paginator = self.s3_factory().get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": 100}):
             keys = sorted(v["Key"] for v in page.get("Versions", []) if accept(v["Key"]))
             if keys:
@@ -135,7 +135,7 @@ class AuditStore:
     def current_record_keys(self, start: datetime, end: datetime) -> list[str]:
         """The keys of the records in ``[start, end)`` as a reader (or Athena) sees them now."""
         keys = []
-        paginator = self._s3().get_paginator("list_objects_v2")
+        paginator = self.s3_factory().get_paginator("list_objects_v2")
         for day in days_between(start, end):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=record_day_prefix(day)):
                 for item in page.get("Contents", []):
@@ -150,7 +150,7 @@ class AuditStore:
         request: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if version_id is not None:
             request["VersionId"] = version_id
-        response = self._s3().get_object(**request)
+        response = self.s3_factory().get_object(**request)
         return StoredObject(
             key=key,
             version_id=str(response.get("VersionId", version_id or "")),
@@ -184,7 +184,7 @@ class AuditStore:
         """Store ``body`` under ``key`` unless an object is already there; the new version id, or
         ``None`` when another writer got there first (S3 conditional write, If-None-Match)."""
         try:
-            response = self._s3().put_object(
+            response = self.s3_factory().put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=body,

@@ -210,15 +210,15 @@ class HttpsPolicyFetcher:
         return body
 
 
+@dataclass(frozen=True)
 class MtaStsLookup:
-    def __init__(self, dns: DnsLookup, fetcher: HttpsPolicyFetcher) -> None:
-        self._dns = dns
-        self._fetcher = fetcher
+    dns: DnsLookup
+    fetcher: HttpsPolicyFetcher
 
     def lookup(self, domain: str) -> PolicyLookup:
         """The MTA-STS policy of ``domain`` (already normalised). Never raises."""
         try:
-            records = self._dns.txt(f"_mta-sts.{domain}")
+            records = self.dns.txt(f"_mta-sts.{domain}")
         except DnsError as error:
             if error.kind is DnsErrorKind.TEMPORARY:
                 return PolicyLookup(PolicyStatus.DNS_ERROR)
@@ -232,7 +232,7 @@ class MtaStsLookup:
         except InvalidPolicy:
             return PolicyLookup(PolicyStatus.INVALID_RECORD)
         try:
-            text = self._fetcher.fetch(domain)
+            text = self.fetcher.fetch(domain)
         except Exception:  # FetchFailed, or anything unforeseen: no usable policy
             return PolicyLookup(PolicyStatus.FETCH_FAILED, policy_id=policy_id)
         try:

@@ -365,24 +365,24 @@ class TlsDecisionCache(TableStore):
             self.table.put_item(Item=decision.to_item())
 
 
+@dataclass(frozen=True)
 class TlsDecisions:
     """Decisions per domain, taken from the cache while fresh."""
 
-    def __init__(self, decider: TlsDecider, cache: TlsDecisionCache) -> None:
-        self._decider = decider
-        self._cache = cache
+    decider: TlsDecider
+    cache: TlsDecisionCache
 
     def for_domain(self, domain: str, *, refresh: bool = False) -> TlsDecision:
         try:
             key = normalize_domain(domain)
         except ValueError:
-            return self._decider.decide(domain)  # an invalid domain: decided, never cached
+            return self.decider.decide(domain)  # an invalid domain: decided, never cached
         if not refresh:
-            cached = self._cache.get(key)
+            cached = self.cache.get(key)
             if cached is not None:
                 return cached
-        decision = self._decider.decide(key)
-        self._cache.put(decision)
+        decision = self.decider.decide(key)
+        self.cache.put(decision)
         return decision
 
     def for_address(self, address: str, *, refresh: bool = False) -> TlsDecision:
@@ -391,7 +391,7 @@ class TlsDecisions:
     def cached(self, domain: str) -> TlsDecision | None:
         """What associates see: the current cached decision, without probing."""
         try:
-            return self._cache.get(normalize_domain(domain))
+            return self.cache.get(normalize_domain(domain))
         except ValueError:
             return None
 

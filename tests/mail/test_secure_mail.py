@@ -8,6 +8,7 @@ from chalicelib.accounts.model import Account, Role, Status
 from chalicelib.mail.mailer import Mailer
 from chalicelib.mail.secure_mail import FileContent, SecureContent, TlsDelivery, secure_subject
 from chalicelib.settings import Settings
+from tests.support import SETTINGS_ENV
 
 
 class RecordingSes:
@@ -20,9 +21,8 @@ class RecordingSes:
 
 
 def settings() -> Settings:
-    from tests.test_settings import BASE
 
-    return Settings.from_env(BASE)
+    return Settings.from_env(SETTINGS_ENV)
 
 
 ALICE = Account(

@@ -21,15 +21,16 @@ from chalicelib.audit.records import RECORD_COLUMNS, AuditEvent
 from tests.conftest import PARTNER_PASSWORD, Gateway
 from tests.support import (
     DEMO_PASSWORD,
+    HARMLESS,
     PORTAL_URL,
     audit_objects,
     audit_records,
     link_in,
     mail_text,
+    mime,
     sent_mail,
     upload,
 )
-from tests.test_gateway_router import HARMLESS, mime
 
 SUBJECT = "Coverage subject about Jane Roe"
 BODY = "Coverage body: Jane Roe's chart is attached."

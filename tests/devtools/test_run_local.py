@@ -17,8 +17,7 @@ from pathlib import Path
 
 from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, DEMO_PARTNER_PASSWORD
 from tests.conftest import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 
 def port_open(port: int) -> bool:

@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD
 from tests.conftest import Portal
+from tests.support import ROOT
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -378,7 +379,7 @@ def test_the_portal_works_by_keyboard_alone_with_visible_focus(
 
 # --- accessibility: axe-core on every page --------------------------------------------------------
 
-AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 # Fail on any serious or critical violation, and on these whatever their impact: every page has a
 # title, one main landmark, a first-level heading, and all content inside landmarks.
 ALWAYS_FAIL = {"document-title", "landmark-one-main", "page-has-heading-one", "region", "html-has-lang"}

@@ -18,33 +18,18 @@ from typing import Any
 import pytest
 
 from tests.conftest import Gateway
-from tests.support import PORTAL_URL, WebClient, audit_records, fetch_attachment, mail_text, sent_mail
-
-SUBJECT = "Authorization for Maria Gonzalez"
-BODY = "Please approve the MRI for Maria Gonzalez, DOB: 03/14/1961, SSN 536-22-8145."
-HARMLESS = "The meeting moved to Thursday at ten."
-
-
-def mime(
-    to: str,
-    *,
-    subject: str = SUBJECT,
-    body: str = BODY,
-    sender: str = "Alice Associate <alice@plan.example>",
-    headers: dict[str, str] | None = None,
-    attachment: tuple[str, bytes] | None = None,
-) -> bytes:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = subject
-    message["Message-ID"] = f"<{abs(hash((to, subject, body)))}@mail.plan.example>"
-    for name, value in (headers or {}).items():
-        message[name] = value
-    message.set_content(body)
-    if attachment:
-        message.add_attachment(attachment[1], maintype="application", subtype="pdf", filename=attachment[0])
-    return message.as_bytes()
+from tests.support import (
+    BODY,
+    HARMLESS,
+    PORTAL_URL,
+    SUBJECT,
+    WebClient,
+    audit_events,
+    fetch_attachment,
+    mail_text,
+    mime,
+    sent_mail,
+)
 
 
 def raw_of(request: dict[str, Any]) -> EmailMessage:
@@ -56,10 +41,6 @@ def raw_of(request: dict[str, Any]) -> EmailMessage:
 
 def to_addresses(request: dict[str, Any]) -> list[str]:
     return list(request["Destination"]["ToAddresses"])
-
-
-def events(stack: Any, name: str) -> list[dict[str, Any]]:
-    return [r for r in audit_records(stack.client("s3"), stack.audit_bucket) if r["event"] == name]
 
 
 def pickup_mail_to(address: str) -> EmailMessage:
@@ -87,10 +68,10 @@ def test_a_domain_with_verified_tls_gets_the_mail_over_enforced_tls(gateway: Gat
     assert attachment.get_filename() == "mri-order.pdf" and attachment.get_content() == b"%PDF order"
     assert str(delivered["From"].addresses[0].addr_spec) == "alice@plan.example"
     assert not [m for m in sent_mail() if m["To"].addresses[0].addr_spec == "bob@good.test" and "/p/" in mail_text(m)]
-    decided = events(gateway.stack, "message.tls_decided")[-1]
+    decided = audit_events(gateway.stack, "message.tls_decided")[-1]
     assert decided["detail"]["route"] == "tls" and decided["detail"]["verdict"] == "tls_verified"
     assert "ssn:1" in decided["detail"]["sensitive"] and "536-22-8145" not in json.dumps(decided)
-    assert events(gateway.stack, "message.delivered_tls")
+    assert audit_events(gateway.stack, "message.delivered_tls")
 
 
 def test_the_message_is_retained_as_an_encrypted_thread_even_when_delivered_by_tls(
@@ -113,7 +94,7 @@ def test_a_domain_without_starttls_gets_a_notification_without_phi(gateway: Gate
     assert "Alice Associate" in mail_text(notification)
     assert re.search(r"SP-[0-9A-Z]{4}-[0-9A-Z]{4}", str(notification["Subject"]))
     assert re.search(re.escape(PORTAL_URL) + r"/p/[A-Za-z0-9_-]{43}\s", mail_text(notification))
-    assert events(gateway.stack, "message.tls_decided")[-1]["detail"]["route"] == "portal"
+    assert audit_events(gateway.stack, "message.tls_decided")[-1]["detail"]["route"] == "portal"
 
 
 @pytest.mark.parametrize(
@@ -131,7 +112,7 @@ def test_each_recipient_is_routed_by_its_domains_tls_and_the_content(
     gateway: Gateway, associate: Any, recipient: str, body: str, route: str, reason: str
 ) -> None:
     gateway.inbound(mime(recipient, body=body))
-    decided = events(gateway.stack, "message.tls_decided")[-1]
+    decided = audit_events(gateway.stack, "message.tls_decided")[-1]
     assert decided["detail"]["route"] == route
     assert decided["reason"] == reason
     assert bool(gateway.sent(configuration_set=gateway.tls_set)) == (route == "tls")
@@ -140,7 +121,7 @@ def test_each_recipient_is_routed_by_its_domains_tls_and_the_content(
 def test_the_subject_keyword_always_forces_the_portal(gateway: Gateway, associate: Any) -> None:
     gateway.inbound(mime("bob@good.test", subject="[SECURE] quarterly numbers", body=HARMLESS))
     assert gateway.sent(configuration_set=gateway.tls_set) == []
-    assert events(gateway.stack, "message.tls_decided")[-1]["reason"] == "subject_keyword"
+    assert audit_events(gateway.stack, "message.tls_decided")[-1]["reason"] == "subject_keyword"
     pickup_mail_to("bob@good.test")
 
 
@@ -150,7 +131,7 @@ def test_the_portal_always_policy_never_uses_tls_delivery(
     monkeypatch.setenv("SEALPOST_DELIVERY_POLICY", "portal_always")
     gateway.inbound(mime("bob@good.test", body=HARMLESS))
     assert gateway.sent(configuration_set=gateway.tls_set) == []
-    assert events(gateway.stack, "message.tls_decided")[-1]["reason"] == "policy_portal_always"
+    assert audit_events(gateway.stack, "message.tls_decided")[-1]["reason"] == "policy_portal_always"
 
 
 def test_recipients_are_routed_one_by_one_and_internal_ones_directly(gateway: Gateway, associate: Any) -> None:
@@ -255,7 +236,7 @@ def test_mail_that_fails_authentication_is_refused_and_delivered_nowhere(
     report = gateway.inbound(mime("bob@good.test"), verdicts={failed: "FAIL"})
     assert report["outcome"] == "refused"
     assert gateway.ses_requests == [] and sent_mail() == []
-    refused = events(gateway.stack, "mail.sender_refused")[-1]
+    refused = audit_events(gateway.stack, "mail.sender_refused")[-1]
     assert refused["outcome"] == "denied"
 
 
@@ -264,7 +245,7 @@ def test_a_sender_outside_the_plan_is_refused(gateway: Gateway, associate: Any) 
     report = gateway.inbound(raw, source="mallory@evil.test")
     assert report == {"outcome": "refused", "reason": "sender_not_internal"}
     assert gateway.ses_requests == []
-    assert events(gateway.stack, "mail.sender_refused")[-1]["detail"] == {"sender_domain": "evil.test"}
+    assert audit_events(gateway.stack, "mail.sender_refused")[-1]["detail"] == {"sender_domain": "evil.test"}
 
 
 def test_a_from_header_that_differs_from_the_authenticated_sender_is_refused(gateway: Gateway, associate: Any) -> None:
@@ -284,7 +265,7 @@ def test_malformed_mail_is_refused_with_a_notice_to_the_sender(gateway: Gateway,
     assert notice["To"].addresses[0].addr_spec == "alice@plan.example"
     assert "not delivered" in str(notice["Subject"])
     assert [r for r in gateway.ses_requests if to_addresses(r) != ["alice@plan.example"]] == []
-    assert events(gateway.stack, "mail.refused")
+    assert audit_events(gateway.stack, "mail.refused")
 
 
 def test_oversized_mail_is_refused_before_it_is_read(

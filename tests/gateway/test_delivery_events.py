@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 from tests.conftest import Gateway
-from tests.support import WebClient, audit_records, mail_text, sent_mail
-from tests.test_gateway_router import HARMLESS, mime
+from tests.support import HARMLESS, WebClient, audit_records, mail_text, mime, sent_mail
 
 
 def tls_send(gateway: Gateway, to: str = "bob@good.test") -> dict[str, str]:

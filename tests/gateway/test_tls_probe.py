@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from chalicelib.gateway.tls_probe import CertificateProblem, ProbeOutcome, StartTlsProbe, verifying_context
+from tests.mail_peers import outcome_of_last_drip
 
 
 @pytest.fixture
@@ -82,16 +82,6 @@ def test_a_connector_that_fails_unexpectedly_is_a_result_not_an_exception(mail_p
 
     result = StartTlsProbe(context=mail_peers.client_context(), connector=broken).probe("mx.good.test")
     assert result.outcome is ProbeOutcome.PROTOCOL_ERROR
-
-
-def outcome_of_last_drip(count_before: int) -> str:
-    from tests.mail_peers import DRIP_OUTCOMES
-
-    for _ in range(200):  # the peer notices the hang-up on its next write
-        if len(DRIP_OUTCOMES) > count_before:
-            return DRIP_OUTCOMES[-1]
-        time.sleep(0.05)
-    return "peer still dripping"
 
 
 def test_a_server_that_drips_forever_is_cut_off_at_the_deadline(mail_peers: Any) -> None:

@@ -178,8 +178,7 @@ def test_fetch_reaches_the_policy_host_by_name(mail_peers: Any) -> None:
 
 
 def test_a_policy_server_that_drips_forever_is_cut_off_at_the_deadline(mail_peers: Any) -> None:
-    from tests.mail_peers import DRIP_OUTCOMES
-    from tests.test_gateway_tls_probe import outcome_of_last_drip
+    from tests.mail_peers import DRIP_OUTCOMES, outcome_of_last_drip
 
     before = len(DRIP_OUTCOMES)
     fetcher = HttpsPolicyFetcher(

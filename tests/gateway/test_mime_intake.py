@@ -23,6 +23,7 @@ from chalicelib.gateway.mime_intake import (
 from chalicelib.mail.mailer import Mailer, OutgoingMail
 from chalicelib.settings import Settings
 from chalicelib.text import one_line
+from tests.support import SETTINGS_ENV
 
 GATEWAY = "secure@gateway.plan.example"
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 4
@@ -171,9 +172,8 @@ def test_size_limit_defaults_to_25_mb_and_is_exact() -> None:
 
 
 def test_a_smaller_size_limit_from_settings_is_honoured() -> None:
-    from tests.test_settings import BASE
 
-    limits = Limits.for_settings(Settings.from_env({**BASE, "SEALPOST_MAX_MAIL_MB": "1"}))
+    limits = Limits.for_settings(Settings.from_env({**SETTINGS_ENV, "SEALPOST_MAX_MAIL_MB": "1"}))
     assert limits.max_bytes == 1024 * 1024
     raw = sample().as_bytes()
     refused(raw + b" " * (1024 * 1024 - len(raw) + 1), RefusalReason.TOO_LARGE, limits)
