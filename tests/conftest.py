@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -297,26 +297,30 @@ def wait_for_port(port: int, seconds: float = 20) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
-@pytest.fixture(scope="session")
-def dynalite_endpoint() -> Iterator[str]:
-    """A real DynamoDB engine (dynalite from npm, LevelDB in memory) on 127.0.0.1, for races."""
+@contextmanager
+def server_on_a_free_port(command: Callable[[int], list[str]]) -> Iterator[str]:
+    """Start ``command(port)`` on a free port of 127.0.0.1; yields its URL and stops it afterwards."""
     import subprocess
 
-    cli = ROOT / "node_modules" / "dynalite" / "cli.js"
-    if not cli.exists():
-        pytest.fail("dynalite is not installed: run `make test` (it runs `npm ci`)")
     port = free_port()
-    process = subprocess.Popen(
-        ["node", str(cli), "--host", "127.0.0.1", "--port", str(port), "--createTableMs", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def dynalite_endpoint() -> Iterator[str]:
+    """A real DynamoDB engine (dynalite from npm, LevelDB in memory) on 127.0.0.1, for races."""
+    cli = ROOT / "node_modules" / "dynalite" / "cli.js"
+    if not cli.exists():
+        pytest.fail("dynalite is not installed: run `make test` (it runs `npm ci`)")
+    command = lambda port: ["node", str(cli), "--host", "127.0.0.1", "--port", str(port), "--createTableMs", "0"]  # noqa: E731
+    with server_on_a_free_port(command) as endpoint:
+        yield endpoint
 
 
 @dataclass

@@ -231,3 +231,24 @@ def test_the_top_level_holds_only_packages_resources_and_the_shared_core_it_name
     folders = {p.name for p in top.iterdir() if p.is_dir() and p.name != "__pycache__"}
     packages = {p.name for p in top.iterdir() if (p / "__init__.py").exists()}
     assert folders - packages == {"templates", "static"}
+
+
+def test_no_class_has_a_constructor_that_only_stores_its_arguments() -> None:
+    """Such a class is a dataclass: its fields say what it is made of, once."""
+    found = []
+    for path in (ROOT / "chalicelib").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            init = next(
+                (i for i in getattr(node, "body", []) if isinstance(i, ast.FunctionDef) and i.name == "__init__"), None
+            )
+            if not isinstance(node, ast.ClassDef) or init is None:
+                continue
+            body = [s for s in init.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+            if body and all(
+                isinstance(s, ast.Assign)
+                and all(isinstance(t, ast.Attribute) for t in s.targets)
+                and isinstance(s.value, ast.Name)
+                for s in body
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{init.lineno} {node.name}")
+    assert found == []

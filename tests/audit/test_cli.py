@@ -18,7 +18,7 @@ import pytest
 from chalicelib.audit.cli import main, parse_time
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, RequestInfo
 from devtools.provision import Provisioner
-from tests.conftest import CliRun, free_port, wait_for_port
+from tests.conftest import CliRun, server_on_a_free_port
 
 NOW = datetime(2026, 3, 4, 12, 30, tzinfo=UTC)
 BIN = Path(sys.executable).parent
@@ -94,19 +94,9 @@ def test_a_signing_key_alias_is_accepted(audit_stack: Any, record_at: Callable[.
 
 
 @pytest.fixture
-def moto_server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def moto_server() -> Iterator[str]:
+    with server_on_a_free_port(lambda port: [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]) as url:
+        yield url
 
 
 def test_the_console_script_reads_a_local_stand_in_through_aws_endpoint_url(moto_server: str) -> None:
