@@ -238,10 +238,10 @@ def test_no_class_has_a_constructor_that_only_stores_its_arguments() -> None:
     found = []
     for path in (ROOT / "chalicelib").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            init = next(
-                (i for i in getattr(node, "body", []) if isinstance(i, ast.FunctionDef) and i.name == "__init__"), None
-            )
-            if not isinstance(node, ast.ClassDef) or init is None:
+            if not isinstance(node, ast.ClassDef):
+                continue
+            init = next((i for i in node.body if isinstance(i, ast.FunctionDef) and i.name == "__init__"), None)
+            if init is None:
                 continue
             body = [s for s in init.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
             if body and all(
