@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.installed
 APT_PACKAGES := chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint mail send-mail package system-packages clean audit
+.PHONY: run test test-fast bench lint mail send-mail package system-packages clean audit
 
 $(VENV_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ run: $(VENV_STAMP)
 ## Run the whole test suite (installs the venv, npm test peers and Debian packages first).
 test: $(VENV_STAMP) $(NODE_STAMP) system-packages
 	$(BIN)/python -m pytest
+
+## The inner loop: every test but the real browser, `make run`, `make bench`, cfn-lint and mypy.
+test-fast: $(VENV_STAMP) $(NODE_STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
 ## Speed and KMS-call benchmarks, printed as a table.
 bench: $(VENV_STAMP)

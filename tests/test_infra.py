@@ -110,6 +110,7 @@ def test_the_function_environment_is_what_settings_read() -> None:
 # --- cfn-lint on the merged template -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cfn_lint_passes_on_the_merged_template(tmp_path: Path) -> None:
     # Chalice builds the deployment zip with the requirements; the template does not
     # depend on them, so an empty requirements file keeps this test fast and offline.

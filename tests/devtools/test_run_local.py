@@ -15,9 +15,13 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, DEMO_PARTNER_PASSWORD
 from tests.conftest import free_port
 from tests.support import ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def port_open(port: int) -> bool:

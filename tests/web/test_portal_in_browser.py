@@ -20,7 +20,7 @@ from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD
 from tests.conftest import Portal
 from tests.support import ROOT
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 PASSWORD = "orchard lantern quietly folds maps"
 NEW_PASSWORD = "copper heron sings beneath bridges"
