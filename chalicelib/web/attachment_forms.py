@@ -36,6 +36,7 @@ from chalicelib.accounts.sessions import Principal
 from chalicelib.errors import InvalidRequest
 from chalicelib.limits import MAX_ATTACHMENTS
 from chalicelib.messaging.uploads import PendingUpload, UploadTicket
+from chalicelib.web.http.pages import Redisplay
 from chalicelib.web.http.responses import allow_source
 from chalicelib.wiring.services import Services
 
@@ -107,7 +108,7 @@ def panel(
     principal: Principal,
     context: str,
     return_path: str,
-    submitted: dict[str, str] | None = None,
+    again: Redisplay,
 ) -> AttachmentPanel:
     """The upload form (a fresh presigned POST) and the draft's files; after a failed send, the boxes
     keep what the person had checked."""
@@ -119,11 +120,11 @@ def panel(
     allow_source("form-action", origin)
     allow_source("connect-src", origin)
     pending: list[PendingUpload] = uploads.pending(username, context)
-    if submitted is None:
+    if again.error is None:
         files = [ChosenFile(p.upload_id, p.filename, p.size) for p in pending]
     else:
         try:
-            chosen = chosen_in(submitted)
+            chosen = chosen_in(dict(again.form))
         except InvalidRequest:
             chosen = []
         chosen_ids = {c.upload_id for c in chosen}

@@ -8,7 +8,7 @@ from chalice.app import Response
 from chalicelib.accounts.tokens import TokenState
 from chalicelib.errors import AccountLocked, InvalidCredentials, LinkNotValid, SealpostError
 from chalicelib.web.http.guard import anonymous_form, anonymous_json, authenticate_change, changing_form
-from chalicelib.web.http.incoming import Incoming, text_field
+from chalicelib.web.http.incoming import Incoming, password_field, token_field
 from chalicelib.web.http.pages import anonymous_page, render, shown_on_form
 from chalicelib.web.http.responses import json_response, redirect, session_cookie, signed_in_json, with_cookies
 from chalicelib.web.http.routing import Routes
@@ -35,18 +35,14 @@ def _invalid_pickup(incoming: Incoming, services: Services, token: str) -> Respo
 @routes.route("/api/pickup/{token}/register", "POST")
 def api_pickup_register(incoming: Incoming, services: Services, token: str) -> Response:
     body = anonymous_json(incoming, services)
-    signed_in, thread_id = services.pickup.register(
-        token, text_field(body, "password", max_length=1024), None, incoming.info()
-    )
+    signed_in, thread_id = services.pickup.register(token, password_field(body), None, incoming.info())
     return signed_in_json(signed_in, status=201, thread_id=thread_id)
 
 
 @routes.route("/api/pickup/{token}/signin", "POST")
 def api_pickup_sign_in(incoming: Incoming, services: Services, token: str) -> Response:
     body = anonymous_json(incoming, services)
-    signed_in, thread_id = services.pickup.sign_in(
-        token, text_field(body, "password", max_length=1024), incoming.info()
-    )
+    signed_in, thread_id = services.pickup.sign_in(token, password_field(body), incoming.info())
     return signed_in_json(signed_in, thread_id=thread_id)
 
 
@@ -68,8 +64,8 @@ def api_forgot_password(incoming: Incoming, services: Services) -> Response:
 def api_reset_password(incoming: Incoming, services: Services) -> Response:
     body = anonymous_json(incoming, services)
     account = services.password_reset.complete(
-        text_field(body, "token", max_length=100) or "",
-        text_field(body, "password", max_length=1024),
+        token_field(body),
+        password_field(body),
         None,
         incoming.info(),
     )

@@ -14,9 +14,9 @@ from chalicelib.audit.records import RequestInfo
 from chalicelib.errors import SealpostError
 from chalicelib.web.http.guard import authenticate, authenticate_change, changing_form, changing_json
 from chalicelib.web.http.incoming import Incoming, text_field
-from chalicelib.web.http.pages import render, shown_on_form
+from chalicelib.web.http.pages import Redisplay, render
 from chalicelib.web.http.responses import json_response, redirect
-from chalicelib.web.http.routing import Routes
+from chalicelib.web.http.routing import Handler, Routes
 from chalicelib.wiring.services import Services
 
 routes = Routes("partner_accounts")
@@ -27,6 +27,9 @@ AccountAction = Callable[[Principal, Any, RequestInfo], Account]
 
 def _account_view(services: Services, account: Account) -> dict[str, Any]:
     return account.public_view(services.settings.lockout_threshold)
+
+
+ACTIONS = ("unlock", "terminate", "invitation")
 
 
 def _actions(services: Services) -> dict[str, tuple[AccountAction, str]]:
@@ -62,25 +65,28 @@ def api_create(incoming: Incoming, services: Services) -> Response:
     )
 
 
-def _api_action(incoming: Incoming, services: Services, username: str, action: str) -> Response:
-    principal = authenticate_change(incoming, services)
-    handler, _notice = _actions(services)[action]
-    return json_response({"account": _account_view(services, handler(principal, username, incoming.info()))})
+def _api_action(action: str) -> Handler:
+    def act(incoming: Incoming, services: Services, username: str) -> Response:
+        principal = authenticate_change(incoming, services)
+        handler, _notice = _actions(services)[action]
+        return json_response({"account": _account_view(services, handler(principal, username, incoming.info()))})
+
+    return act
 
 
-@routes.route("/api/accounts/{username}/unlock", "POST")
-def api_unlock(incoming: Incoming, services: Services, username: str) -> Response:
-    return _api_action(incoming, services, username, "unlock")
+def _page_action(action: str) -> Handler:
+    def act(incoming: Incoming, services: Services, username: str) -> Response:
+        principal, _form = changing_form(incoming, services)
+        handler, notice = _actions(services)[action]
+        handler(principal, username, incoming.info())
+        return redirect(f"{ACCOUNTS}?notice={notice}")
+
+    return act
 
 
-@routes.route("/api/accounts/{username}/terminate", "POST")
-def api_terminate(incoming: Incoming, services: Services, username: str) -> Response:
-    return _api_action(incoming, services, username, "terminate")
-
-
-@routes.route("/api/accounts/{username}/invitation", "POST")
-def api_resend_invitation(incoming: Incoming, services: Services, username: str) -> Response:
-    return _api_action(incoming, services, username, "invitation")
+for _action in ACTIONS:
+    routes.route(f"/api/accounts/{{username}}/{_action}", "POST", name=f"api_{_action}")(_api_action(_action))
+    routes.route(f"{ACCOUNTS}/{{username}}/{_action}", "POST", name=_action)(_page_action(_action))
 
 
 # --- the accounts page ----------------------------------------------------------------------
@@ -88,28 +94,20 @@ def api_resend_invitation(incoming: Incoming, services: Services, username: str)
 
 @routes.route(ACCOUNTS, "GET")
 def accounts_page(incoming: Incoming, services: Services) -> Response:
-    return _accounts_page(incoming, services, authenticate(incoming, services))
+    return _accounts_page(incoming, services, authenticate(incoming, services), Redisplay())
 
 
-def _accounts_page(
-    incoming: Incoming,
-    services: Services,
-    principal: Principal,
-    *,
-    status: int = 200,
-    error: SealpostError | None = None,
-    form: dict[str, str] | None = None,
-) -> Response:
+def _accounts_page(incoming: Incoming, services: Services, principal: Principal, again: Redisplay) -> Response:
     partners = services.admin.list_partners(principal, incoming.info())
     return render(
         incoming,
         "associate_home.html",
         services=services,
         principal=principal,
-        status=status,
+        status=again.status,
         partners=[_account_view(services, p) for p in partners],
-        error=error,
-        form=form or {},
+        error=again.error,
+        form=again.form,
     )
 
 
@@ -119,29 +117,6 @@ def create_account(incoming: Incoming, services: Services) -> Response:
     try:
         created = services.admin.create_partner(principal, form.get("email"), form.get("display_name"), incoming.info())
     except SealpostError as error:
-        status = shown_on_form(error, conflicts=True)
-        return _accounts_page(incoming, services, principal, status=status, error=error, form=form)
+        return _accounts_page(incoming, services, principal, Redisplay.after(error, form, conflicts=True))
     notice = "account_created" if created.invitation_sent else "account_created_no_mail"
     return redirect(f"{ACCOUNTS}?notice={notice}")
-
-
-def _page_action(incoming: Incoming, services: Services, username: str, action: str) -> Response:
-    principal, _form = changing_form(incoming, services)
-    handler, notice = _actions(services)[action]
-    handler(principal, username, incoming.info())
-    return redirect(f"{ACCOUNTS}?notice={notice}")
-
-
-@routes.route("/accounts/{username}/unlock", "POST")
-def unlock(incoming: Incoming, services: Services, username: str) -> Response:
-    return _page_action(incoming, services, username, "unlock")
-
-
-@routes.route("/accounts/{username}/terminate", "POST")
-def terminate(incoming: Incoming, services: Services, username: str) -> Response:
-    return _page_action(incoming, services, username, "terminate")
-
-
-@routes.route("/accounts/{username}/invitation", "POST")
-def resend_invitation(incoming: Incoming, services: Services, username: str) -> Response:
-    return _page_action(incoming, services, username, "invitation")

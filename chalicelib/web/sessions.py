@@ -15,7 +15,7 @@ from chalicelib.web.http.guard import (
     changing_form,
     changing_json,
 )
-from chalicelib.web.http.incoming import Incoming, text_field
+from chalicelib.web.http.incoming import Incoming, password_field, text_field, token_field
 from chalicelib.web.http.pages import HOME, anonymous_page, render, safe_next, shown_on_form
 from chalicelib.web.http.responses import (
     cleared_session_cookie,
@@ -40,7 +40,7 @@ routes = Routes("sessions")
 def api_sign_in(incoming: Incoming, services: Services) -> Response:
     body = anonymous_json(incoming, services)
     signed_in = services.signin.sign_in(
-        text_field(body, "username", max_length=256), text_field(body, "password", max_length=1024), incoming.info()
+        text_field(body, "username", max_length=256), password_field(body), incoming.info()
     )
     return signed_in_json(signed_in)
 
@@ -70,8 +70,8 @@ def api_change_password(incoming: Incoming, services: Services) -> Response:
     principal, body = changing_json(incoming, services)
     signed_in = services.credentials.change_password(
         principal,
-        text_field(body, "current_password", max_length=1024),
-        text_field(body, "new_password", max_length=1024),
+        password_field(body, "current_password"),
+        password_field(body, "new_password"),
         None,
         incoming.info(),
     )
@@ -82,8 +82,8 @@ def api_change_password(incoming: Incoming, services: Services) -> Response:
 def api_register(incoming: Incoming, services: Services) -> Response:
     body = anonymous_json(incoming, services)
     signed_in = services.credentials.register(
-        text_field(body, "token", max_length=100) or "",
-        text_field(body, "password", max_length=1024),
+        token_field(body),
+        password_field(body),
         None,
         incoming.info(),
     )

@@ -15,7 +15,7 @@ from chalicelib.messaging.reader import InboxItem, ThreadView
 from chalicelib.web import attachment_forms
 from chalicelib.web.http.guard import authenticate, changing_form
 from chalicelib.web.http.incoming import Incoming
-from chalicelib.web.http.pages import HOME, render, safe_next, shown_on_form
+from chalicelib.web.http.pages import HOME, Redisplay, render, safe_next
 from chalicelib.web.http.responses import redirect
 from chalicelib.web.http.routing import Routes
 from chalicelib.web.threads_api import attachment_response
@@ -57,18 +57,10 @@ def home(incoming: Incoming, services: Services) -> Response:
 @routes.route("/threads/new", "GET")
 def new_form(incoming: Incoming, services: Services) -> Response:
     principal = authenticate(incoming, services)
-    return _new_page(incoming, services, principal)
+    return _new_page(incoming, services, principal, Redisplay())
 
 
-def _new_page(
-    incoming: Incoming,
-    services: Services,
-    principal: Principal,
-    *,
-    status: int = 200,
-    error: SealpostError | None = None,
-    form: dict[str, str] | None = None,
-) -> Response:
+def _new_page(incoming: Incoming, services: Services, principal: Principal, again: Redisplay) -> Response:
     associates = (
         [] if principal.account.is_associate else sorted(services.domain_filter.business_associates(principal.account))
     )
@@ -77,12 +69,12 @@ def _new_page(
         "thread_new.html",
         services=services,
         principal=principal,
-        status=status,
-        error=error,
-        form=form or {},
+        status=again.status,
+        error=again.error,
+        form=again.form,
         associates=associates,
         internal_domains=services.settings.internal_domains,
-        attachments=attachment_forms.panel(services, principal, NEW_DRAFT, "/threads/new", form),
+        attachments=attachment_forms.panel(services, principal, NEW_DRAFT, "/threads/new", again),
     )
 
 
@@ -95,21 +87,13 @@ def send_new(incoming: Incoming, services: Services) -> Response:
         recipients = parse_recipients(form.get("recipients"))
         result = services.sender.start(principal, recipients, draft, incoming.info())
     except SealpostError as error:
-        status = shown_on_form(error)
-        return _new_page(incoming, services, principal, status=status, error=error, form=form)
+        return _new_page(incoming, services, principal, Redisplay.after(error, form))
     attachment_forms.after_send(services, principal, NEW_DRAFT)
     return redirect(f"/threads/{result.thread.thread_id}")
 
 
 def _thread_page(
-    incoming: Incoming,
-    services: Services,
-    principal: Principal,
-    view: ThreadView,
-    *,
-    status: int = 200,
-    error: SealpostError | None = None,
-    form: dict[str, str] | None = None,
+    incoming: Incoming, services: Services, principal: Principal, view: ThreadView, again: Redisplay
 ) -> Response:
     thread = view.thread
     can_write = not thread.is_full or not thread.successor_id
@@ -121,13 +105,13 @@ def _thread_page(
         services=services,
         principal=principal,
         view=view,
-        status=status,
-        error=error,
-        form=form or {},
+        status=again.status,
+        error=again.error,
+        form=again.form,
         recipients=(latest_statuses(others, messages, view.deliveries) if principal.account.is_associate else []),
         names={p.username: p.display_name or p.username for p in view.participants},
         attachments=(
-            attachment_forms.panel(services, principal, thread.thread_id, f"/threads/{thread.thread_id}", form)
+            attachment_forms.panel(services, principal, thread.thread_id, f"/threads/{thread.thread_id}", again)
             if can_write
             else None
         ),
@@ -135,18 +119,10 @@ def _thread_page(
 
 
 @routes.route("/threads/{thread_id}", "GET")
-def show(
-    incoming: Incoming,
-    services: Services,
-    thread_id: str,
-    *,
-    status: int = 200,
-    error: SealpostError | None = None,
-    form: dict[str, str] | None = None,
-) -> Response:
+def show(incoming: Incoming, services: Services, thread_id: str, again: Redisplay | None = None) -> Response:
     principal = authenticate(incoming, services)
     view = services.reader.thread_view(principal, thread_id, incoming.info())
-    return _thread_page(incoming, services, principal, view, status=status, error=error, form=form)
+    return _thread_page(incoming, services, principal, view, again or Redisplay())
 
 
 @routes.route("/threads/{thread_id}/reply", "POST")
@@ -183,8 +159,7 @@ def _send_from_thread_page(
         draft = parse_draft(subject, form.get("text"), None, chosen, subject_required=with_subject)
         target = send(services, principal, draft)
     except SealpostError as error:
-        status = shown_on_form(error, conflicts=True)
-        return show(incoming, services, thread_id, status=status, error=error, form=form)
+        return show(incoming, services, thread_id, Redisplay.after(error, form, conflicts=True))
     attachment_forms.after_send(services, principal, thread_id)
     return redirect(target)
 

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from chalice.app import Request
 
+from chalicelib.accounts.signin import MAX_PASSWORD_INPUT
 from chalicelib.audit.records import RequestInfo
 from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -174,3 +175,13 @@ def text_field(body: dict[str, Any], name: str, *, required: bool = True, max_le
     if len(value) > max_length:
         raise InvalidRequest(f"The field '{name}' may be at most {max_length} characters.", field=name)
     return value
+
+
+def password_field(body: dict[str, Any], name: str = "password") -> str | None:
+    """A password field of a JSON object: checked like any text; its rules are the accounts' business."""
+    return text_field(body, name, max_length=MAX_PASSWORD_INPUT)
+
+
+def token_field(body: dict[str, Any]) -> str:
+    """The link token of a JSON object (an invitation or reset link's last part); empty when missing."""
+    return text_field(body, "token", max_length=100) or ""

@@ -4,6 +4,8 @@ every page shares, notices after a redirect, the error page, and forms shown bef
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -142,6 +144,20 @@ def sign_in_redirect(incoming: Incoming, notice: str | None = None) -> Response:
     if notice:
         target += "&notice=" + notice
     return redirect(target)
+
+
+@dataclass(frozen=True)
+class Redisplay:
+    """A form shown again after a mistake: the error's status, the error (shown at its field) and
+    what the person typed. ``Redisplay()`` is the form's first showing."""
+
+    status: int = 200
+    error: SealpostError | None = None
+    form: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def after(cls, error: SealpostError, form: Mapping[str, str], *, conflicts: bool = False) -> Redisplay:
+        return cls(shown_on_form(error, conflicts=conflicts), error, form)
 
 
 def shown_on_form(error: SealpostError, *, conflicts: bool = False) -> int:
