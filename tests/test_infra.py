@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,19 @@ def test_cfn_lint_passes_on_the_merged_template(tmp_path: Path) -> None:
         [str(bin_dir / "cfn-lint"), str(out / "sam.yaml")], capture_output=True, text=True, timeout=300
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+    # What ships: the app and chalicelib only; the local-only code stays in devtools.
+    with zipfile.ZipFile(out / "deployment.zip") as package:
+        shipped = [name for name in package.namelist() if not name.endswith("/")]
+    assert "app.py" in shipped
+    # (Chalice adds its own runtime, chalice/app.py and chalice/__init__.py.)
+    assert all(name == "app.py" or name.startswith(("chalicelib/", "chalice/")) for name in shipped), shipped
+    assert not [name for name in shipped if "local_mail" in name or "seed" in name]
+
+
+def test_the_deployed_app_serves_no_local_only_page() -> None:
+    from app import app
+
+    assert not [path for path in app.routes if path.startswith("/local")]
 
 
 # --- the local stand-in matches the template -----------------------------------------------
