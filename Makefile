@@ -53,9 +53,10 @@ lint: $(VENV_STAMP)
 mail: $(VENV_STAMP)
 	$(BIN)/python -m devtools.mail
 
-## Hand a mail to the gateway of a running `make run`: make send-mail TO=a@clinic.example [SUBJECT=.. BODY=.. ATTACH=file]
+## Hand a mail to the gateway of a running `make run`: make send-mail TO=a@clinic.example [CC=.. SUBJECT=.. BODY=.. ATTACH=file]
+# (CC only when given: make's own CC=cc is not a recipient.)
 send-mail: $(VENV_STAMP)
-	$(BIN)/python -m devtools.send_mail --to "$(TO)" $(if $(CC),--cc "$(CC)") $(if $(FROM),--from "$(FROM)") \
+	$(BIN)/python -m devtools.send_mail --to "$(TO)" $(if $(filter command line environment,$(origin CC)),--cc "$(CC)") $(if $(FROM),--from "$(FROM)") \
 	  $(if $(SUBJECT),--subject "$(SUBJECT)") $(if $(BODY),--body "$(BODY)") $(if $(ATTACH),--attach "$(ATTACH)")
 
 ## The deployable CloudFormation template (Chalice's SAM template merged with infra/template.yaml).

@@ -66,22 +66,19 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def follow_the_pickup_flow_by_hand(base: str, app_port: int, moto_port: int) -> None:
-    """Acceptance of the gateway issue: send a mail through the documented local command, read the
-    notification in the local mail view, register from its link, read, reply, and see the reply
-    reach the associate."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SEALPOST_"))}
-    env["PORT"] = str(app_port)
+    """Acceptance of the gateway issue: send a mail with `make send-mail` as the README writes it,
+    read the notification in the local mail view, register from its link, read, reply, and see the
+    reply reach the associate."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SEALPOST_", "MAKE"))}
+    env.update(PORT=str(app_port), MOTO_PORT=str(moto_port))
     sent = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "devtools.send_mail",
-            "--to",
-            "walkthrough@clinic.example",
-            "--subject",
-            "Walkthrough claim",
-            "--body",
-            "Walkthrough body text.",
+            "make",
+            "--no-print-directory",
+            "send-mail",
+            "TO=walkthrough@clinic.example",
+            "SUBJECT=Walkthrough claim",
+            "BODY=Walkthrough body text.",
         ],
         cwd=ROOT,
         env=env,
