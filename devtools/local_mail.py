@@ -24,7 +24,7 @@ from chalicelib.web.http.routing import Routes
 from chalicelib.wiring.services import Services
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-routes = Routes("local")
+routes = Routes(__name__)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from chalicelib.web.http.routing import Routes
 from chalicelib.web.http.status import status_for
 from chalicelib.wiring.services import Services
 
-routes = Routes("mail_links")
+routes = Routes(__name__)
 
 FORGOT_ANSWER = (
     "If the user name or mail address matches an account, we have sent a link to choose a new password. "

@@ -12,7 +12,7 @@ from chalicelib.web.http.pages import render, shown_on_form
 from chalicelib.web.http.routing import Routes
 from chalicelib.wiring.services import Services
 
-routes = Routes("oversight_pages")
+routes = Routes(__name__)
 
 VERDICT_LABELS = {
     "tls_verified": ("TLS, verified", "good"),

@@ -19,7 +19,7 @@ from chalicelib.web.http.responses import json_response, redirect
 from chalicelib.web.http.routing import Handler, Routes
 from chalicelib.wiring.services import Services
 
-routes = Routes("partner_accounts")
+routes = Routes(__name__)
 ACCOUNTS = "/accounts"
 
 AccountAction = Callable[[Principal, Any, RequestInfo], Account]

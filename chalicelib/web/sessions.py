@@ -30,7 +30,7 @@ from chalicelib.web.http.routing import Routes
 from chalicelib.web.http.status import status_for
 from chalicelib.wiring.services import Services
 
-routes = Routes("sessions")
+routes = Routes(__name__)
 
 
 # --- JSON API -------------------------------------------------------------------------------

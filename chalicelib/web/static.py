@@ -12,7 +12,7 @@ from chalicelib.web.http.incoming import Incoming
 from chalicelib.web.http.routing import Routes
 from chalicelib.wiring.services import Services
 
-routes = Routes("static")
+routes = Routes(__name__)
 
 _STATIC = Path(__file__).resolve().parent.parent / "static"
 _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}

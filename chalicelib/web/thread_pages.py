@@ -21,7 +21,7 @@ from chalicelib.web.http.routing import Routes
 from chalicelib.web.threads_api import attachment_response
 from chalicelib.wiring.services import Services
 
-routes = Routes("thread_pages")
+routes = Routes(__name__)
 
 NEW_DRAFT = "new"
 

@@ -18,7 +18,7 @@ from chalicelib.web.http.responses import json_response, redirect
 from chalicelib.web.http.routing import Routes
 from chalicelib.wiring.services import Services
 
-routes = Routes("threads_api")
+routes = Routes(__name__)
 
 # A message's JSON may carry up to 200,000 characters of text and 500,000 of HTML.
 MESSAGE_JSON_LIMIT = 4 * 1024 * 1024

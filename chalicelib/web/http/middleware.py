@@ -139,7 +139,7 @@ class Edge:
 
 # --- everything else: a clear 404 instead of API Gateway's "Missing Authentication Token" ---
 
-fallback = Routes("fallback")
+fallback = Routes(__name__, area="fallback")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 

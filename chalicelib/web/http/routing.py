@@ -1,7 +1,7 @@
 """Routes next to their handlers.
 
 Each area of the portal and the API (``web/sessions.py``, ``web/thread_pages.py`` …) declares its
-routes on a ``Routes`` object beside the handlers; ``app.py`` turns each into a Chalice
+routes on a ``Routes(__name__)`` object beside the handlers; ``app.py`` turns each into a Chalice
 Blueprint and passes the services in. A handler is a plain function::
 
     @routes.route("/api/session", "POST")
@@ -49,10 +49,15 @@ class Route:
 
 @dataclass
 class Routes:
-    """The routes of one area, in the order they were declared."""
+    """The routes of one area (``Routes(__name__)``), in the order they were declared. View names
+    are ``<area>_<handler>``, the area being the module's last name unless given."""
 
-    area: str
+    module: str
+    area: str = ""
     declared: list[Route] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.area = self.area or self.module.rpartition(".")[2]
 
     def route(self, path: str, *methods: str, name: str | None = None) -> Callable[[Handler], Handler]:
         def declare(handler: Handler) -> Handler:
@@ -63,7 +68,7 @@ class Routes:
 
     def blueprint(self, services: ServicesProvider) -> Blueprint:
         """A Chalice Blueprint whose views call the handlers with the request and ``services()``."""
-        blueprint = Blueprint(f"chalicelib.web.{self.area}")
+        blueprint = Blueprint(self.module)
         for declared in self.declared:
             blueprint.route(
                 declared.path, methods=list(declared.methods), content_types=ANY_CONTENT_TYPE, name=declared.name

@@ -18,7 +18,7 @@ from chalicelib.web.http.responses import json_response
 from chalicelib.web.http.routing import Routes
 
 SERVICES = SimpleNamespace(name="the services of this test")
-routes = Routes("example")
+routes = Routes("tests.example", area="example")
 seen: list[tuple[Incoming, Any, dict[str, str]]] = []
 
 
