@@ -2,7 +2,7 @@
 
 Every message here is shown to people as it is, so it never holds a password,
 token, message text or any other PHI. HTTP status codes are assigned in one place:
-``chalicelib/web/errors.py``.
+``chalicelib/web/http/status.py``.
 """
 
 from __future__ import annotations

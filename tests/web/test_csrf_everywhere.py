@@ -12,7 +12,7 @@ from tests.conftest import Conversation
 
 CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 # Reached before any session: protected by the double-submit form cookie (pages) or by the
-# JSON content type plus the same-origin check (API); see chalicelib/web/guard.py.
+# JSON content type plus the same-origin check (API); see chalicelib/web/http/guard.py.
 BEFORE_SIGN_IN = re.compile(
     r"^/(signin|forgot|reset/|register/|p/|api/session$|api/register|api/password/(forgot|reset)|api/pickup/)"
 )
