@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.installed
 APT_PACKAGES := chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast bench lint mail send-mail package system-packages clean audit
+.PHONY: run test test-fast bench lint mail send-mail package system-packages clean audit admin
 
 $(VENV_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,12 @@ audit: $(VENV_STAMP)
 	  SEALPOST_AUDIT_BUCKET=sealpost-local-audit-123456789012-us-east-1 \
 	  SEALPOST_AUDIT_SIGNING_KEY_ARN=alias/sealpost-local-audit-signing SEALPOST_KMS_KEY_ARN=alias/sealpost-local-data \
 	  $(BIN)/sealpost-audit $(ARGS)
+
+## The plan's own accounts of a running `make run`, e.g. make admin ARGS='create-associate bo@plan.example --print-link'.
+admin: $(VENV_STAMP)
+	AWS_ENDPOINT_URL=http://127.0.0.1:$${MOTO_PORT:-5000} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
+	  AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
+	  $(BIN)/sealpost-admin --env-file .local/env.json $(ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules build .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ The shared core (the modules at this level): ``settings`` (every setting, declar
 Packages, from the bottom up (each ``__init__`` says what lives there):
 ``mail`` → ``audit`` → ``accounts`` → ``messaging`` → ``gateway`` → ``oversight`` →
 ``wiring`` (builds the services) → ``web`` (the HTTP edge, the only code that knows Chalice).
+Beside ``web``, ``commands`` holds what operators run from a terminal over ``wiring`` (``sealpost-admin``).
 ``app.py`` composes ``web`` and the functions AWS invokes; ``devtools`` (local only) is never
 imported from here. ``tests/test_code_quality.py`` enforces every "May import" line.
 

@@ -275,6 +275,24 @@ def audit_cli(audit_stack: AuditStack) -> Callable[..., CliRun]:
     return run
 
 
+@pytest.fixture
+def admin_cli(stack: Stack, tmp_path: Path) -> Callable[..., CliRun]:
+    """Run ``sealpost-admin`` in-process against the stack, its settings in a file as `make run` writes them
+    (``--env-file``); ``changed`` replaces some of those settings (e.g. an audit bucket that does not exist)."""
+    import json
+
+    from chalicelib.commands.admin_cli import main
+
+    def run(*args: str, changed: dict[str, str] | None = None) -> CliRun:
+        env_file = tmp_path / "admin-env.json"
+        env_file.write_text(json.dumps({**stack.env, "AWS_REGION": "us-east-1", **(changed or {})}))
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["--env-file", str(env_file), *args], out=out, err=err)
+        return CliRun(code, out.getvalue(), err.getvalue())
+
+    return run
+
+
 def free_port() -> int:
     import socket
 

@@ -11,8 +11,8 @@ from chalicelib.accounts.sessions import Principal, SessionService
 from chalicelib.accounts.signin import SignedIn, failure_answer, read_password
 from chalicelib.accounts.store import AccountRepository
 from chalicelib.accounts.tokens import TokenPurpose, TokenStore
-from chalicelib.audit.records import AuditEvent, AuditLog, RequestInfo
-from chalicelib.errors import InvalidRequest, LinkNotValid
+from chalicelib.audit.records import AuditEvent, AuditLog, Outcome, RequestInfo
+from chalicelib.errors import AccessDenied, InvalidRequest, LinkNotValid
 from chalicelib.mail.notices import Notifier
 from chalicelib.settings import Settings
 
@@ -71,6 +71,21 @@ class CredentialService:
     ) -> SignedIn:
         """Change the password; every session ends and a new one is started for this browser."""
         account = principal.account
+        if account.break_glass:
+            # Its sealed passphrase must stay the only one: it is replaced with sealpost-admin only.
+            self.audit.record(
+                AuditEvent.ACCESS_DENIED,
+                actor=principal.actor,
+                request=request,
+                outcome=Outcome.DENIED,
+                account=account.username,
+                reason="break_glass",
+                detail={"action": "change_password"},
+            )
+            raise AccessDenied(
+                "The passphrase of a break-glass account cannot be changed here; an administrator replaces it "
+                "after each use."
+            )
         current = read_password(raw_current, field="current_password")
         new_password = _new_password(raw_new, account, raw_confirmation)
         if not account.password_hash or not verify_password(account.password_hash, current):

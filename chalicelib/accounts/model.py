@@ -77,6 +77,9 @@ class Account:
     created_by: str = ""
     thread_id: str | None = None
     strikes: int = 0
+    # An emergency associate account (HIPAA 164.312(a)(2)(ii)), made by ``sealpost-admin
+    # break-glass``: its passphrase is sealed, and every sign-in is audited on its own.
+    break_glass: bool = False
 
     def is_locked(self, threshold: int) -> bool:
         return self.failed_attempts >= threshold
@@ -103,6 +106,7 @@ class Account:
             "created_by": self.created_by,
             "thread_id": self.thread_id,
             "strikes": self.strikes,
+            "break_glass": self.break_glass,
         }
 
     @classmethod
@@ -120,6 +124,7 @@ class Account:
             created_by=item.get("created_by", ""),
             thread_id=item.get("thread_id"),
             strikes=as_int(item.get("strikes")),
+            break_glass=item.get("break_glass") is True,
         )
 
     def to_item(self) -> dict[str, Any]:
@@ -140,4 +145,6 @@ class Account:
             item["password_hash"] = self.password_hash
         if self.thread_id:
             item["thread_id"] = self.thread_id
+        if self.break_glass:
+            item["break_glass"] = True
         return item

@@ -59,6 +59,10 @@ class PasswordReset:
             if account.status is Status.TERMINATED or not account.password_hash:
                 self._record_request(account, Outcome.FAILURE, "not_eligible", request)
                 continue
+            if account.break_glass:
+                # A mailbox must not replace the sealed passphrase (accounts.break_glass).
+                self._record_request(account, Outcome.FAILURE, "break_glass", request)
+                continue
             if not self.accounts.note_reset_request(account.username, MIN_INTERVAL_SECONDS):
                 self._record_request(account, Outcome.FAILURE, "too_soon", request)
                 continue

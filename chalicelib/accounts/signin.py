@@ -83,6 +83,15 @@ class SignInService:
             raise AccountClosed()
         # Audit first: if the record cannot be written, nobody is signed in.
         self.audit.record(AuditEvent.SIGNIN_SUCCEEDED, actor=account.actor, request=request, account=account.username)
+        if account.break_glass:
+            # Emergency access (accounts.break_glass): its own record, the signal to review; fail closed too.
+            self.audit.record(
+                AuditEvent.BREAK_GLASS_SIGNIN,
+                actor=account.actor,
+                request=request,
+                account=account.username,
+                reason="emergency_access",
+            )
         if not self.accounts.clear_failures(account.username, self.settings.lockout_threshold):
             # Locked (or terminated) between our read and this write by a parallel attempt.
             self._record_failure(account, "locked", None, request)

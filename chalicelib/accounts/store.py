@@ -213,6 +213,56 @@ class AccountRepository(TableStore):
             {":terminated": str(Status.TERMINATED), ":now": clock.iso(clock.now()), ":by": by, ":one": 1},
         )
 
+    def reenable(self, username: str, by: str, *, also_put: tuple[tuple[str, dict[str, Any]], ...] = ()) -> None:
+        """Make a terminated account invited again, in one transaction with ``also_put`` (its new invitation).
+
+        Its password is removed and its failure counter cleared; the session generation moves on,
+        so no session from before ever comes back.
+        """
+        tx = Transaction()
+        tx.update(
+            self.table_name,
+            {"pk": "ACCOUNT#" + username},
+            "SET #s = :invited, failed_attempts = :zero, reenabled_at = :now, reenabled_by = :by "
+            "REMOVE password_hash ADD session_generation :one",
+            condition="attribute_exists(pk) AND #s = :terminated",
+            names={"#s": "status"},
+            values={
+                ":invited": str(Status.INVITED),
+                ":terminated": str(Status.TERMINATED),
+                ":zero": 0,
+                ":one": 1,
+                ":now": clock.iso(clock.now()),
+                ":by": by,
+            },
+        )
+        for name, item in also_put:
+            tx.put(name, item)
+        try:
+            tx.execute(self.table.meta.client)
+        except TransactionCancelled as cancelled:
+            if cancelled.reasons and cancelled.reasons[0] == "ConditionalCheckFailed":
+                raise StaleAccount() from None
+            raise
+
+    def replace_password(self, username: str, password_hash: str, *, expected_generation: int) -> None:
+        """A password set by an administrator: the account becomes active and unlocked, every session ends."""
+        self._update(
+            username,
+            "SET password_hash = :hash, #s = :active, failed_attempts = :zero, password_changed_at = :now "
+            "ADD session_generation :one",
+            "#s <> :terminated AND session_generation = :gen",
+            {
+                ":hash": password_hash,
+                ":active": str(Status.ACTIVE),
+                ":zero": 0,
+                ":now": clock.iso(clock.now()),
+                ":one": 1,
+                ":terminated": str(Status.TERMINATED),
+                ":gen": expected_generation,
+            },
+        )
+
     def set_password(self, username: str, password_hash: str, *, expected_generation: int) -> None:
         """Store a new hash, activate an invited account and end every existing session."""
         self._update(

@@ -37,11 +37,14 @@ class AuditEvent(StrEnum):
     SIGNED_OUT = "session.signed_out"
     SESSIONS_REVOKED = "session.revoked_all"
     SESSION_EXPIRED = "session.expired"
+    # A break-glass (emergency access) account signed in: written with signin.succeeded, the signal to review.
+    BREAK_GLASS_SIGNIN = "signin.break_glass"
     # accounts
     ACCOUNT_CREATED = "account.created"
     ACCOUNT_LOCKED = "account.locked"
     ACCOUNT_UNLOCKED = "account.unlocked"
     ACCOUNT_TERMINATED = "account.terminated"
+    ACCOUNT_REENABLED = "account.reenabled"  # a disabled associate invited again, with no password kept
     # passwords (event names, not passwords)
     PASSWORD_SET = "password.set"  # noqa: S105 - the first password, chosen from an invitation or pickup link
     PASSWORD_CHANGED = "password.changed"  # noqa: S105

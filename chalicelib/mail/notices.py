@@ -42,6 +42,10 @@ class Notifier:
     def thread_link(self, thread_id: str) -> str:
         return self._portal(f"/signin?next=/threads/{thread_id}")
 
+    def invitation_link(self, secret: str) -> str:
+        """The registration page of an invitation (``sealpost-admin --print-link`` shows it instead of mailing)."""
+        return self._portal(f"/register/{secret}")
+
     # --- to outside recipients and new accounts ---------------------------------------------
 
     def invitation(self, associate: Person, account: Person, secret: str, *, message_waiting: bool = False) -> bool:
@@ -51,7 +55,7 @@ class Notifier:
             template="invitation",
             associate_name=display(associate),
             username=account.username,
-            link=self._portal(f"/register/{secret}"),
+            link=self.invitation_link(secret),
             valid_hours=self.settings.invitation_ttl_seconds // 3600,
             message_waiting=message_waiting,
         )

@@ -13,7 +13,9 @@ from typing import Any
 
 from chalicelib import aws_clients
 from chalicelib.accounts.admin import AccountAdmin
+from chalicelib.accounts.break_glass import BreakGlass
 from chalicelib.accounts.credentials import CredentialService
+from chalicelib.accounts.directory import AccountDirectory
 from chalicelib.accounts.password_reset import PasswordReset
 from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.signin import SignInService
@@ -59,6 +61,8 @@ class Services:
     sessions: SessionService
     signin: SignInService
     admin: AccountAdmin
+    directory: AccountDirectory
+    break_glass: BreakGlass
     credentials: CredentialService
     password_reset: PasswordReset
     threads: ThreadRepository
@@ -93,6 +97,7 @@ def build(settings: Settings) -> Services:
     sessions = SessionService(settings, table(settings.sessions_table), accounts, audit)
     signin = SignInService(settings, accounts, sessions, audit)
     admin = AccountAdmin(settings, accounts, tokens, notifier, audit)
+    directory = AccountDirectory(settings, accounts, tokens, notifier, audit)
     credentials = CredentialService(settings, accounts, tokens, sessions, notifier, audit)
     presigner = lambda: aws_clients.s3_presigner(region)  # noqa: E731
     uploads = UploadService(settings.staging_bucket, settings.kms_key_arn, settings.max_attachment_bytes, presigner)
@@ -122,6 +127,8 @@ def build(settings: Settings) -> Services:
         sessions=sessions,
         signin=signin,
         admin=admin,
+        directory=directory,
+        break_glass=BreakGlass(directory),
         credentials=credentials,
         password_reset=PasswordReset(settings, accounts, tokens, credentials, notifier, audit),
         threads=threads,

@@ -63,7 +63,7 @@ class Steps:
 
 
 def test_every_audited_action_produces_exactly_its_records(
-    gateway: Gateway, associate: Any, new_browser: Any, stack: Any
+    gateway: Gateway, associate: Any, new_browser: Any, stack: Any, admin_cli: Callable[..., Any]
 ) -> None:
     steps = Steps(stack)
     secrets: list[str] = [DEMO_PASSWORD, PARTNER_PASSWORD, NEW_PASSWORD, RESET_PASSWORD, SUBJECT, BODY, REPLY]
@@ -208,6 +208,44 @@ def test_every_audited_action_produces_exactly_its_records(
         b"Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n"
     )
     steps.expect(["mail.refused"], lambda: gateway.inbound(broken))
+
+    # --- the plan's own accounts (sealpost-admin)
+    def admin(*args: str) -> Any:
+        run = admin_cli(*args)
+        assert run.code == 0, run.err
+        return run
+
+    def printed(run: Any, pattern: str) -> str:
+        secret = re.search(pattern, run.out, re.MULTILINE).group(1)
+        secrets.append(secret)
+        return secret
+
+    link = r"/register/([A-Za-z0-9_-]{43})$"
+    printed(
+        steps.expect(["account.created"], lambda: admin("create-associate", "dora@plan.example", "--print-link")), link
+    )
+    dora_token = printed(
+        steps.expect(["account.created"], lambda: admin("invite", "dora@plan.example", "--print-link")), link
+    )
+    steps.expect(
+        ["password.set"],
+        lambda: new_browser().post("/api/register", json_body={"token": dora_token, "password": NEW_PASSWORD}),
+    )
+    for _ in range(2):
+        steps.expect(["signin.failed"], lambda: new_browser().sign_in("dora@plan.example", "wrong guess for dora"))
+    steps.expect(["signin.failed", "account.locked"], lambda: new_browser().sign_in("dora@plan.example", "wrong again"))
+    steps.expect(["account.unlocked"], lambda: admin("unlock", "dora@plan.example"))
+    steps.expect(["account.terminated"], lambda: admin("disable", "dora@plan.example"))
+    printed(steps.expect(["account.reenabled"], lambda: admin("enable", "dora@plan.example", "--print-link")), link)
+    steps.expect([], lambda: admin("list"))
+    passphrase = r"^    ([a-z2-9-]{35})$"
+    glass = printed(
+        steps.expect(["account.created"], lambda: admin("break-glass", "create", "glass@plan.example")), passphrase
+    )
+    steps.expect(["signin.succeeded", "signin.break_glass"], lambda: new_browser().sign_in("glass@plan.example", glass))
+    printed(
+        steps.expect(["password.changed"], lambda: admin("break-glass", "rotate", "glass@plan.example")), passphrase
+    )
 
     # --- the end of an account
     steps.expect(["account.terminated"], lambda: alice.post(f"/api/accounts/{pat_name}/terminate"))
