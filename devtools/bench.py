@@ -5,6 +5,9 @@
    the same run. The ratio is the figure to watch; absolute times vary with the machine.
 2. KMS calls per 1,000 messages sent and read: with our per-thread encryption context
    (50 threads) and, for comparison, with a per-message context (which defeats the cache).
+3. Peak memory of the attachment paths (``devtools/bench_memory.py``): encrypting a staged upload
+   into the store, decrypting, and streaming through the download function, at 25 and 100 MB,
+   as the rise above the baseline, each in a fresh process; and each function's baseline.
 
 KMS is moto in-process, so KMS latency is not part of the timings; call counts are exact.
 """
@@ -23,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from moto import mock_aws
 
 from chalicelib.messaging.encryption import Binding, Encryptor
+from devtools import bench_memory
 
 SIZES = ((1024, "1 KB", 300), (100 * 1024, "100 KB", 100), (10 * 1024 * 1024, "10 MB", 4))
 
@@ -98,7 +102,23 @@ def main() -> None:
     print(f"|{'-' * 36}|{'-' * 17}|{'-' * 9}|")
     for label, calls in (("per thread, 50 threads (Sealpost)", ours), ("per message (cache defeated)", naive)):
         print(f"| {label:<34} | {calls.get('GenerateDataKey', 0):>15} | {calls.get('Decrypt', 0):>7} |")
+    memory_tables()
     print()
+
+
+MEMORY_SIZES = (25, 100)
+
+
+def memory_tables() -> None:
+    print("\nPeak memory of an attachment's paths, rise above the baseline (fresh process each)\n")
+    print(f"| {'path':<9} | " + " | ".join(f"{f'{size} MB':>8}" for size in MEMORY_SIZES) + " |")
+    print(f"|{'-' * 11}|" + "|".join("-" * 10 for _ in MEMORY_SIZES) + "|")
+    for case in bench_memory.CASES:
+        rises = [bench_memory.measure(case, size) for size in MEMORY_SIZES]
+        print(f"| {case:<9} | " + " | ".join(f"{rise:>5.1f} MB" for rise in rises) + " |")
+    print("\nResident memory of a function at rest (its code imported)\n")
+    for label, module in bench_memory.FUNCTION_CODE.items():
+        print(f"| {label:<36} | {bench_memory.baseline_mib(module):>6.1f} MB |")
 
 
 if __name__ == "__main__":
