@@ -1,6 +1,9 @@
 """Sealpost: the composition. The HTTP edge and one blueprint per area of the portal and the API
 (each area's routes live next to their handlers in ``chalicelib/web``), and the functions AWS
 invokes for mail, delivery events and the audit digests. Everything they do lives in ``chalicelib``.
+
+The streaming download function is not a Chalice function: it runs ``chalicelib/web/download_server``
+from the same package, behind a function URL (``AttachmentDownload`` in infra/template.yaml).
 """
 
 from __future__ import annotations
@@ -40,12 +43,6 @@ def route_inbound_mail(event: SNSEvent) -> dict[str, Any]:
 def handle_delivery_events(event: SNSEvent) -> dict[str, Any]:
     """SES delivery events of TLS-required mail: a bounce falls back to a pickup link."""
     return {"done": services.current().delivery_events.handle(event.message)}
-
-
-@app.lambda_function(name="attachment_download")
-def attachment_download(event: dict[str, Any], context: Any) -> None:
-    """S3 Object Lambda: decrypts large attachments on their way to a participant."""
-    services.current().downloads.object_lambda_get(event)
 
 
 @app.schedule(Cron(5, "*", "*", "*", "?", "*"), name="write_audit_digests")

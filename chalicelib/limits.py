@@ -21,6 +21,9 @@ MAX_DISPLAY_NAME = 100
 # Short enough to save on any desktop (Windows paths stop at 260 characters).
 MAX_FILENAME = 120
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+# A partner's message reaches associates' mailboxes in full only up to this much attachment
+# (SES takes 40 MB a mail, base64 adds a third); above it they get a notice and read it in the portal.
+MAX_MAILED_ATTACHMENT_BYTES = 10 * 1024 * 1024
 
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 _UNSAFE_IN_FILENAME = re.compile(r'[<>:"|?*\\/\x00-\x1f\x7f]')

@@ -142,7 +142,9 @@ class Settings:
     threads_table: str = setting("THREADS_TABLE")
     messages_bucket: str = setting("MESSAGES_BUCKET")
     staging_bucket: str = setting("STAGING_BUCKET")
-    download_access_point_arn: str = setting("DOWNLOAD_ACCESS_POINT_ARN")
+    # The streaming download function's URL (its function URL; the local download server in
+    # `make run`): only the API function needs it, so it has a default and no parameter.
+    download_url: str = setting("DOWNLOAD_URL", default="", clean=lambda url: url.rstrip("/"))
     inbound_bucket: str = setting("INBOUND_BUCKET")
     # Made from the GatewayLocalPart and MailDomain parameters (Fn::Sub), so not one parameter.
     gateway_address: str = setting("GATEWAY_ADDRESS", clean=str.lower)
@@ -182,7 +184,7 @@ class Settings:
     # must stay below Lambda's 6 MB response; tuned with the code, not per plan.
     max_json_bytes: int = setting("MAX_JSON_BYTES", default=64 * KB, low=1 * KB, high=6 * MB)
     max_attachment_bytes: int = setting(
-        "MAX_ATTACHMENT_BYTES", default=25 * MB, low=1, high=1024 * MB, parameter="MaxAttachmentBytes"
+        "MAX_ATTACHMENT_BYTES", default=100 * MB, low=1, high=1024 * MB, parameter="MaxAttachmentBytes"
     )
     inline_download_max_bytes: int = setting("INLINE_DOWNLOAD_MAX_BYTES", default=4 * MB, low=0, high=1024 * MB)
     strikes_before_termination: int = setting(

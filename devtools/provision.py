@@ -4,177 +4,47 @@ The template is the one source of truth: this reads it, resolves its intrinsic
 functions and makes the same resources with the same properties through boto3, and
 returns the environment variables the functions would get in a deployment
 (``Globals.Function.Environment.Variables``). moto's own CloudFormation drops most
-properties, hence this small interpreter. A resource type it does not know fails
-loudly, so a new resource cannot silently go missing locally.
+properties, hence this small interpreter (the intrinsics and Conditions are resolved by
+devtools/intrinsics.py). A resource type it does not know fails loudly, so a new resource
+cannot silently go missing locally.
+
+moto does not enforce what the template's policies say: IAM roles are not created, key
+policies are stored but not evaluated (moto only honours an explicit Deny of DescribeKey,
+and makes no lockout safety check), bucket and topic policies are not applied. The template
+tests (tests/test_infra.py, tests/test_roles.py) and cfn-lint check those instead.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "infra" / "template.yaml"
+from devtools.intrinsics import ROOT, TEMPLATE, Provisioned, Resolver, creation_order, load_template
+
+__all__ = ["CREATORS", "NOT_LOCAL", "ROOT", "TEMPLATE", "Provisioned", "Provisioner", "Resolver", "load_template"]
 
 # Types that are not created locally, and why. Their content is checked by the template
 # tests (tests/test_infra.py) and by cfn-lint instead.
 NOT_LOCAL = {
     "AWS::ApiGateway::GatewayResponse": "API Gateway is played by `chalice local`",
+    # Roles are not made, but references to their ARNs (key policies, bucket replication)
+    # resolve to the ARN the role would have.
     "AWS::IAM::Role": "moto does not enforce IAM",
+    "AWS::Backup::BackupSelection": "moto's AWS Backup has no backup selections (the template tests check them)",
     # moto ignores policy conditions, so a conditional Deny (non-TLS, unencrypted put)
     # would deny every request.
     "AWS::S3::BucketPolicy": "moto would apply conditional Deny statements unconditionally",
-    # moto has no S3 Object Lambda; locally the app serves attachment downloads itself.
-    "AWS::S3::AccessPoint": "only needed by the S3 Object Lambda download path",
-    "AWS::S3ObjectLambda::AccessPoint": "moto has no S3 Object Lambda; local mode downloads inline",
     "AWS::SNS::TopicPolicy": "moto does not enforce who may publish",
-    # The functions are Chalice's; these entries only add settings and subscriptions.
-    "AWS::Serverless::Function": "created by `chalice local` / the deployment, not by the stand-in",
+    # The functions are Chalice's (these entries add settings) and the streaming download
+    # function; `make run` serves all of them itself (devtools/local_server.py).
+    "AWS::Serverless::Function": "served by `make run`'s local server, not by the stand-in",
+    "AWS::Lambda::Url": "the local server gives the download function a local address",
+    "AWS::Lambda::Permission": "the local server takes every request",
+    "AWS::Logs::LogGroup": "`make run` logs to its terminal",
 }
-
-_SUB = re.compile(r"\$\{([^}!][^}]*)\}")
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        template: dict[str, Any] = yaml.safe_load(handle)
-    return template
-
-
-@dataclass
-class Provisioned:
-    stack_name: str
-    physical: dict[str, str] = field(default_factory=dict)
-    attributes: dict[tuple[str, str], str] = field(default_factory=dict)
-    environment: dict[str, str] = field(default_factory=dict)
-
-
-class Resolver:
-    def __init__(
-        self,
-        template: Mapping[str, Any],
-        stack: Provisioned,
-        region: str,
-        account: str,
-        parameters: Mapping[str, str],
-        strict: bool = True,
-    ) -> None:
-        self._template = template
-        # Not strict when only some resources are made (dynalite): refs to the others
-        # resolve to a placeholder that the creators there never use.
-        self._strict = strict
-        self._stack = stack
-        self._pseudo = {
-            "AWS::StackName": stack.stack_name,
-            "AWS::Region": region,
-            "AWS::AccountId": account,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-        }
-        self._parameters = {
-            name: str(parameters.get(name, spec.get("Default", "")))
-            for name, spec in template.get("Parameters", {}).items()
-        }
-
-    def ref(self, name: str) -> str:
-        if name in self._pseudo:
-            return self._pseudo[name]
-        if name in self._parameters:
-            return self._parameters[name]
-        if name in self._stack.physical:
-            return self._stack.physical[name]
-        if not self._strict:
-            return f"<not created: {name}>"
-        raise KeyError(f"Ref to {name}, which is not created (yet)")
-
-    def get_att(self, name: str, attribute: str) -> str:
-        found = self._stack.attributes.get((name, attribute))
-        if found is not None:
-            return found
-        if not self._strict:
-            return f"<not created: {name}.{attribute}>"
-        raise KeyError(f"GetAtt {name}.{attribute} is not known locally")
-
-    def resolve(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return [self.resolve(v) for v in value]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1:
-            ((key, arg),) = value.items()
-            if key == "Ref":
-                return self.ref(arg)
-            if key == "Fn::GetAtt":
-                name, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-                return self.get_att(name, attribute)
-            if key == "Fn::Sub":
-                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
-                # ``${!name}`` is a literal ``${name}`` (e.g. in an Athena location template).
-                return _SUB.sub(lambda m: self._sub_one(m.group(1), variables), text).replace("${!", "${")
-            if key == "Fn::Join":
-                separator, items = arg
-                return separator.join(str(i) for i in self.resolve(items))
-            if key.startswith("Fn::"):
-                raise ValueError(f"{key} is not supported by the local provisioner")
-        return {k: self.resolve(v) for k, v in value.items()}
-
-    def _sub_one(self, name: str, variables: Mapping[str, Any]) -> str:
-        if name in variables:
-            return str(variables[name])
-        if "." in name and not name.startswith("AWS::"):
-            resource, attribute = name.split(".", 1)
-            return self.get_att(resource, attribute)
-        return self.ref(name)
-
-
-def _dependencies(value: Any) -> set[str]:
-    found: set[str] = set()
-    if isinstance(value, list):
-        for item in value:
-            found |= _dependencies(item)
-    elif isinstance(value, dict):
-        for key, arg in value.items():
-            if key == "Ref" and isinstance(arg, str):
-                found.add(arg)
-            elif key == "Fn::GetAtt":
-                found.add(arg[0] if isinstance(arg, list) else arg.split(".", 1)[0])
-            elif key == "Fn::Sub":
-                text = arg if isinstance(arg, str) else arg[0]
-                found |= {m.split(".", 1)[0] for m in _SUB.findall(text)}
-                if not isinstance(arg, str):
-                    found |= _dependencies(arg[1])
-            else:
-                found |= _dependencies(arg)
-    return found
-
-
-def creation_order(resources: Mapping[str, Any]) -> list[str]:
-    order: list[str] = []
-    visiting: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in order:
-            return
-        if name in visiting:
-            raise ValueError(f"circular reference at {name}")
-        visiting.add(name)
-        for dep in sorted(_dependencies(resources[name].get("Properties", {}))):
-            if dep in resources:
-                visit(dep)
-        visiting.discard(name)
-        order.append(name)
-
-    for name in resources:
-        visit(name)
-    return order
-
 
 # --- one creator per resource type -------------------------------------------------------
 
@@ -218,6 +88,11 @@ class Provisioner:
         for name in creation_order(resources):
             spec = resources[name]
             kind = spec["Type"]
+            if "Condition" in spec and not resolver.condition(spec["Condition"]):
+                continue
+            if kind == "AWS::IAM::Role":
+                # Not created (NOT_LOCAL), but the key policies and replication name its ARN.
+                self.record(name, f"{stack_name}-{name}", Arn=f"arn:aws:iam::{account}:role/{stack_name}-{name}")
             if kind in NOT_LOCAL or (wanted is not None and name not in wanted):
                 continue
             creator = CREATORS.get(kind)
@@ -340,7 +215,19 @@ def _s3_bucket(p: Provisioner, name: str, props: dict[str, Any]) -> None:
     lifecycle = props.get("LifecycleConfiguration")
     if lifecycle:
         s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=_lifecycle(lifecycle))
+    replication = props.get("ReplicationConfiguration")
+    if replication:
+        s3.put_bucket_replication(Bucket=bucket, ReplicationConfiguration=_replication(replication))
     p.record(name, bucket, Arn=f"arn:aws:s3:::{bucket}", DomainName=f"{bucket}.s3.amazonaws.com")
+
+
+def _replication(config: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's ReplicationConfiguration in the S3 API's shape (``Id`` is ``ID`` there)."""
+    rules = [{("ID" if key == "Id" else key): value for key, value in rule.items()} for rule in config["Rules"]]
+    for rule in rules:
+        if "Priority" in rule:
+            rule["Priority"] = int(rule["Priority"])
+    return {"Role": config["Role"], "Rules": rules}
 
 
 def _lifecycle(config: dict[str, Any]) -> dict[str, Any]:
@@ -419,6 +306,42 @@ def _ses_receipt_rule(p: Provisioner, name: str, props: dict[str, Any]) -> None:
     p.record(name, props["Rule"]["Name"])
 
 
+def _backup_vault(p: Provisioner, name: str, props: dict[str, Any]) -> None:
+    backup = p.client("backup")
+    vault = props["BackupVaultName"]
+    request: dict[str, Any] = {"BackupVaultName": vault}
+    if props.get("EncryptionKeyArn"):
+        request["EncryptionKeyArn"] = props["EncryptionKeyArn"]
+    arn = backup.create_backup_vault(**request)["BackupVaultArn"]
+    lock = props.get("LockConfiguration")
+    if lock:
+        backup.put_backup_vault_lock_configuration(
+            BackupVaultName=vault,
+            **{key: int(value) for key, value in lock.items() if key in ("MinRetentionDays", "MaxRetentionDays")},
+        )
+    p.record(name, vault, BackupVaultName=vault, BackupVaultArn=arn)
+
+
+_BACKUP_RULE_KEYS = {"TargetBackupVault": "TargetBackupVaultName"}
+
+
+def _backup_plan(p: Provisioner, name: str, props: dict[str, Any]) -> None:
+    """CloudFormation's BackupPlan in the AWS Backup API's shape (BackupPlanRule, TargetBackupVault)."""
+    plan = props["BackupPlan"]
+    rules = []
+    for rule in plan["BackupPlanRule"]:
+        converted = {_BACKUP_RULE_KEYS.get(key, key): value for key, value in rule.items()}
+        for minutes in ("StartWindowMinutes", "CompletionWindowMinutes"):
+            if minutes in converted:
+                converted[minutes] = int(converted[minutes])
+        for lifecycle in [converted.get("Lifecycle")] + [c.get("Lifecycle") for c in converted.get("CopyActions", [])]:
+            if lifecycle:
+                lifecycle.update({key: int(value) for key, value in lifecycle.items()})
+        rules.append(converted)
+    made = p.client("backup").create_backup_plan(BackupPlan={"BackupPlanName": plan["BackupPlanName"], "Rules": rules})
+    p.record(name, made["BackupPlanId"], BackupPlanId=made["BackupPlanId"], BackupPlanArn=made["BackupPlanArn"])
+
+
 CREATORS: dict[str, Creator] = {
     "AWS::SNS::Topic": _sns_topic,
     "AWS::SES::ConfigurationSet": _ses_configuration_set,
@@ -432,4 +355,6 @@ CREATORS: dict[str, Creator] = {
     "AWS::SES::EmailIdentity": _ses_identity,
     "AWS::Glue::Database": _glue_database,
     "AWS::Glue::Table": _glue_table,
+    "AWS::Backup::BackupVault": _backup_vault,
+    "AWS::Backup::BackupPlan": _backup_plan,
 }

@@ -5,7 +5,8 @@
 3. seeds the demo associate, a demo partner and demo threads (devtools/seed.py) and prints how
    to sign in;
 4. serves the app as `chalice local` would, plus the local-only mail page (devtools/local_server.py),
-   on 127.0.0.1 (PORT, default 8000).
+   on 127.0.0.1 (PORT, default 8000), and the streaming download function on DOWNLOAD_PORT (default
+   a free port).
 
 Ctrl-C stops every process this started.
 """
@@ -45,7 +46,13 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, second
     raise SystemExit(f"{what} did not start on {HOST}:{port}")
 
 
-def local_environment(moto_port: int, app_port: int) -> dict[str, str]:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def local_environment(moto_port: int, download_port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         AWS_ACCESS_KEY_ID="local",
@@ -54,6 +61,7 @@ def local_environment(moto_port: int, app_port: int) -> dict[str, str]:
         AWS_REGION="us-east-1",
         AWS_ENDPOINT_URL=f"http://{HOST}:{moto_port}",
         SEALPOST_LOCAL_MODE="true",
+        SEALPOST_DOWNLOAD_URL=f"http://{HOST}:{download_port}",
     )
     env.pop("AWS_PROFILE", None)
     return env
@@ -62,7 +70,8 @@ def local_environment(moto_port: int, app_port: int) -> dict[str, str]:
 def main() -> int:
     moto_port = int(os.environ.get("MOTO_PORT", "5000"))
     app_port = int(os.environ.get("PORT", "8000"))
-    env = local_environment(moto_port, app_port)
+    download_port = int(os.environ.get("DOWNLOAD_PORT") or free_port())
+    env = local_environment(moto_port, download_port)
     bin_dir = Path(sys.executable).parent
     children: list[subprocess.Popen[bytes]] = []
 
@@ -108,7 +117,10 @@ def main() -> int:
         demo = seed_demo(services, lambda: [(m.recipients, m.text) for m in captured_mail(endpoint)])
 
         app = subprocess.Popen(
-            [sys.executable, "-m", "devtools.local_server", "--host", HOST, "--port", str(app_port), "--stage", "dev"],
+            [
+                *(sys.executable, "-m", "devtools.local_server", "--host", HOST, "--port", str(app_port)),
+                *("--download-port", str(download_port), "--stage", "dev"),
+            ],
             cwd=ROOT,
             env=env,
         )

@@ -26,7 +26,7 @@ from chalicelib.wiring import services as services_module
 from chalicelib.wiring.services import Services
 from devtools.provision import Provisioned, Provisioner
 from devtools.seed import seed_associate
-from tests.support import DEMO_PASSWORD, PORTAL_URL, ROOT, WebClient
+from tests.support import DEMO_PASSWORD, DOWNLOADS_URL, PORTAL_URL, ROOT, WebClient
 
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -77,6 +77,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         provisioned = Provisioner().provision("sealpost-test", parameters={"PortalUrl": PORTAL_URL})
         for name, value in provisioned.environment.items():
             monkeypatch.setenv(name, value)
+        # The API function's own variable (the streaming download function's URL).
+        monkeypatch.setenv("SEALPOST_DOWNLOAD_URL", DOWNLOADS_URL)
         services_module.reset()
         yield Stack(provisioned)
 
@@ -339,6 +341,14 @@ def dynalite_endpoint() -> Iterator[str]:
     command = lambda port: ["node", str(cli), "--host", "127.0.0.1", "--port", str(port), "--createTableMs", "0"]  # noqa: E731
     with server_on_a_free_port(command) as endpoint:
         yield endpoint
+
+
+@pytest.fixture(scope="session")
+def merged_package(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The deployable template as `make package` builds it (tests/packaging.py), once per session."""
+    from tests.packaging import build_package
+
+    return build_package(tmp_path_factory.mktemp("merged-package"))
 
 
 @dataclass

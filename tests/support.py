@@ -205,27 +205,49 @@ def all_dynamodb_items(dynamodb: Any) -> list[dict[str, Any]]:
     return items
 
 
-def fetch_attachment(web: WebClient, url: str, services: Any) -> bytes:
-    """Download an attachment the way a browser would in a deployment: inline, or by following the
-    redirect to the S3 Object Lambda access point, whose function is run here in place of S3."""
-    from unittest import mock
+DOWNLOADS_URL = "https://downloads.test"
 
+
+@dataclass
+class Streamed:
+    """What the streaming download function answered: status, headers, and every byte it sent."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def stream_download(location: str, services: Any, *, method: str = "GET", context: str | None = None) -> Streamed:
+    """Call the streaming download function (its WSGI application, in-process) as a browser following
+    the API's redirect to ``location`` would."""
+    from urllib.parse import urlsplit
+
+    from chalicelib.web.download_server import application
+
+    assert location.startswith(DOWNLOADS_URL + "/"), location
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": urlsplit(location).path, "HTTP_USER_AGENT": "pytest-browser/1.0"}
+    if context is not None:
+        environ["HTTP_X_AMZN_REQUEST_CONTEXT"] = context
+    answered: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        answered["status"], answered["headers"] = int(status.split()[0]), dict(headers)
+
+    body = b"".join(application(lambda: services)(environ, start_response))
+    return Streamed(answered["status"], answered["headers"], body)
+
+
+def fetch_attachment(web: WebClient, url: str, services: Any) -> bytes:
+    """Download an attachment the way a browser would: inline from the API, or by following its redirect
+    through a download grant to the streaming download function."""
     reply = web.get(url, headers={"accept": "*/*"})
     if reply.status == 200:
         return reply.body
-    assert reply.status == 303 and "s3-object-lambda" in reply.header("location"), reply.status
-    written: list[dict[str, Any]] = []
-    s3 = services.downloads.s3_factory()
-    with mock.patch.object(s3, "write_get_object_response", lambda **kw: written.append(kw), create=True):
-        services.downloads.object_lambda_get(
-            {
-                "getObjectContext": {"outputRoute": "route", "outputToken": "token"},
-                "userRequest": {"url": reply.header("location"), "headers": {}},
-            }
-        )
-    (response,) = written
-    assert "Body" in response, response
-    return bytes(response["Body"])
+    assert reply.status == 303, (reply.status, reply.text)
+    streamed = stream_download(reply.header("location"), services)
+    assert streamed.status == 200, streamed
+    assert int(streamed.headers["Content-Length"]) == len(streamed.body), "the stream was cut short"
+    return streamed.body
 
 
 # --- settings and mail for tests that need no stack ------------------------------------------
@@ -243,7 +265,6 @@ SETTINGS_ENV = {
     "SEALPOST_INBOUND_BUCKET": "in",
     "SEALPOST_GATEWAY_ADDRESS": "secure-gateway@plan.example",
     "SEALPOST_TLS_CONFIGURATION_SET": "tls",
-    "SEALPOST_DOWNLOAD_ACCESS_POINT_ARN": "arn:aws:s3-object-lambda:us-east-1:123456789012:accesspoint/x",
     "SEALPOST_KMS_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/abc",
     "SEALPOST_MAIL_FROM": "no-reply@plan.example",
     "SEALPOST_PORTAL_URL": "https://portal.test/",

@@ -3,18 +3,17 @@ and the local stand-in built from it matches it (no drift)."""
 
 from __future__ import annotations
 
-import os
-import shutil
+import json
 import subprocess
-import sys
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
-import yaml
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from chalicelib.audit.layout import PERIOD_MINUTES
 from chalicelib.audit.records import (
@@ -29,7 +28,8 @@ from chalicelib.audit.records import (
     record_key,
 )
 from chalicelib.settings import Settings, Spec, specs
-from devtools.provision import CREATORS, NOT_LOCAL, load_template
+from devtools.provision import CREATORS, NOT_LOCAL, Provisioner, load_template
+from tests.packaging import BIN
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = load_template()
@@ -112,46 +112,15 @@ def test_the_function_environment_is_what_settings_read() -> None:
 
 
 @pytest.mark.slow
-def test_cfn_lint_passes_on_the_merged_template(tmp_path: Path) -> None:
-    # Chalice builds the deployment zip with the requirements; the template does not
-    # depend on them, so an empty requirements file keeps this test fast and offline.
-    project = tmp_path / "project"
-    project.mkdir()
-    shutil.copy(ROOT / "app.py", project)
-    shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / ".chalice", project / ".chalice", ignore=shutil.ignore_patterns("deployments"))
-    (project / "requirements.txt").write_text("")
-    out = tmp_path / "out"
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
-    subprocess.run(
-        [
-            str(bin_dir / "chalice"),
-            "package",
-            "--stage",
-            "prod",
-            "--template-format",
-            "yaml",
-            "--merge-template",
-            str(ROOT / "infra" / "template.yaml"),
-            str(out),
-        ],
-        cwd=project,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    merged = yaml.load((out / "sam.yaml").read_text(), Loader=yaml.SafeLoader)
+def test_cfn_lint_passes_on_the_merged_template(merged_package: Any) -> None:
+    merged = merged_package.template
     assert "AuditBucket" in merged["Resources"] and "APIHandler" in merged["Resources"]
-    role = merged["Resources"]["DefaultRole"]["Properties"]["Policies"][0]
-    assert role["PolicyName"] == "SealpostFunctions"
-    lint = subprocess.run(
-        [str(bin_dir / "cfn-lint"), str(out / "sam.yaml")], capture_output=True, text=True, timeout=300
-    )
+    # Chalice manages no role (.chalice/config.json): every function runs as its own role.
+    assert "DefaultRole" not in merged["Resources"]
+    lint = subprocess.run([str(BIN / "cfn-lint"), str(merged_package.sam)], capture_output=True, text=True, timeout=300)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     # What ships: the app and chalicelib only; the local-only code stays in devtools.
-    with zipfile.ZipFile(out / "deployment.zip") as package:
+    with zipfile.ZipFile(merged_package.deployment_zip) as package:
         shipped = [name for name in package.namelist() if not name.endswith("/")]
     assert "app.py" in shipped
     # (Chalice adds its own runtime, chalice/app.py and chalice/__init__.py.)
@@ -163,6 +132,61 @@ def test_the_deployed_app_serves_no_local_only_page() -> None:
     from app import app
 
     assert not [path for path in app.routes if path.startswith("/local")]
+
+
+# --- downloads stream through a function URL; every function is sized and logs -------------
+
+FUNCTIONS = ("APIHandler", "RouteInboundMail", "HandleDeliveryEvents", "AttachmentDownload", "WriteAuditDigests")
+
+
+def test_the_template_holds_no_s3_object_lambda_resource(merged_package: Any) -> None:
+    kinds = {spec["Type"] for spec in merged_package.template["Resources"].values()}
+    assert not [kind for kind in kinds if kind.startswith("AWS::S3ObjectLambda::")]
+    assert "AWS::S3::AccessPoint" not in kinds
+
+
+def test_downloads_stream_through_a_public_function_url_that_only_grants_open(merged_package: Any) -> None:
+    resources = merged_package.template["Resources"]
+    function = resources["AttachmentDownload"]["Properties"]
+    assert function["Handler"] == "chalicelib/web/download_server.sh" and function["CodeUri"] == "./deployment.zip"
+    assert function["Environment"]["Variables"]["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert function["Environment"]["Variables"]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert "LambdaAdapterLayerX86" in json.dumps(function["Layers"])
+    url = resources["AttachmentDownloadUrl"]["Properties"]
+    assert url == {
+        "TargetFunctionArn": {"Fn::GetAtt": ["AttachmentDownload", "Arn"]},
+        "AuthType": "NONE",
+        "InvokeMode": "RESPONSE_STREAM",
+    }
+    permissions = [s["Properties"] for s in resources.values() if s["Type"] == "AWS::Lambda::Permission"]
+    public = [p for p in permissions if p.get("Principal") == "*"]
+    # Both permissions a public URL needs, each only through the URL.
+    assert {p["Action"] for p in public} == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
+    for permission in public:
+        assert permission["FunctionName"] == {"Ref": "AttachmentDownload"}
+        assert permission.get("FunctionUrlAuthType") == "NONE" or permission.get("InvokedViaFunctionUrl") is True
+    api = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert api["SEALPOST_DOWNLOAD_URL"] == {"Fn::GetAtt": ["AttachmentDownloadUrl", "FunctionUrl"]}
+
+
+def test_the_download_functions_start_script_ships_executable(merged_package: Any) -> None:
+    with zipfile.ZipFile(merged_package.deployment_zip) as package:
+        info = package.getinfo("chalicelib/web/download_server.sh")
+    assert (info.external_attr >> 16) & 0o111 == 0o111, oct(info.external_attr >> 16)
+
+
+def test_every_function_has_its_memory_time_and_an_encrypted_log_group_with_retention(merged_package: Any) -> None:
+    resources = merged_package.template["Resources"]
+    for name in FUNCTIONS:
+        function = resources[name]["Properties"]
+        assert function["MemorySize"] >= 256 and function["Timeout"] >= 29, name
+        group = resources[function["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert group["Type"] == "AWS::Logs::LogGroup" and group["DeletionPolicy"] == "Retain", name
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}, name
+    # The API answers within API Gateway's 29 seconds; the download has time for 100 MB at 2 MB/s.
+    assert resources["APIHandler"]["Properties"]["Timeout"] <= 29
+    assert resources["AttachmentDownload"]["Properties"]["Timeout"] >= 100
 
 
 # --- the local stand-in matches the template -----------------------------------------------
@@ -201,8 +225,49 @@ def test_local_buckets_match_the_template(stack: Any) -> None:
 
 def test_local_keys_rotate(stack: Any) -> None:
     kms = stack.client("kms")
-    key_id = stack.provisioned.physical["DataKey"]
-    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+    for key in ("DataKey", "BackupKey"):
+        assert kms.get_key_rotation_status(KeyId=stack.provisioned.physical[key])["KeyRotationEnabled"] is True
+
+
+def test_local_backup_vault_is_encrypted_and_locked_and_the_plan_keeps_the_retention(stack: Any) -> None:
+    backup = stack.client("backup")
+    vault = backup.describe_backup_vault(BackupVaultName=stack.provisioned.physical["BackupVault"])
+    assert vault["EncryptionKeyArn"] == stack.provisioned.attributes[("BackupKey", "Arn")]
+    assert vault["Locked"] is True and vault["MinRetentionDays"] == 35
+    (rule,) = backup.get_backup_plan(BackupPlanId=stack.provisioned.physical["TablesBackupPlan"])["BackupPlan"]["Rules"]
+    assert rule["TargetBackupVaultName"] == vault["BackupVaultName"]
+    assert rule["Lifecycle"] == {"DeleteAfterDays": 35} and "CopyActions" not in rule
+    for bucket in ("MessagesBucket", "AuditBucket"):
+        with pytest.raises(ClientError):  # no replica without a destination
+            stack.client("s3").get_bucket_replication(Bucket=stack.provisioned.physical[bucket])
+
+
+def test_local_stand_in_copies_backups_and_replicates_buckets_when_told_where() -> None:
+    parameters = {
+        "BackupRetentionDays": "90",
+        "BackupCopyVaultArn": "arn:aws:backup:us-west-2:123456789012:backup-vault:sealpost-copies",
+        "MessagesReplicaBucketArn": "arn:aws:s3:::sealpost-messages-replica",
+        "AuditReplicaBucketArn": "arn:aws:s3:::sealpost-audit-replica",
+        "ReplicaKmsKeyArn": "arn:aws:kms:us-west-2:123456789012:key/0f0f0f0f-0000-4000-8000-000000000000",
+    }
+    with mock_aws():
+        made = Provisioner().provision("sealpost-test", parameters=parameters)
+        backup = boto3.client("backup", region_name="us-east-1")
+        (rule,) = backup.get_backup_plan(BackupPlanId=made.physical["TablesBackupPlan"])["BackupPlan"]["Rules"]
+        assert rule["Lifecycle"] == {"DeleteAfterDays": 90}
+        assert rule["CopyActions"] == [
+            {"DestinationBackupVaultArn": parameters["BackupCopyVaultArn"], "Lifecycle": {"DeleteAfterDays": 90}}
+        ]
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket, replica in (
+            ("MessagesBucket", "MessagesReplicaBucketArn"),
+            ("AuditBucket", "AuditReplicaBucketArn"),
+        ):
+            (replication,) = s3.get_bucket_replication(Bucket=made.physical[bucket])["ReplicationConfiguration"][
+                "Rules"
+            ]
+            assert replication["Destination"]["Bucket"] == parameters[replica]
+            assert replication["DeleteMarkerReplication"] == {"Status": "Disabled"}
 
 
 def test_audit_object_versions_cannot_be_deleted(stack: Any) -> None:
@@ -255,9 +320,26 @@ def test_the_digest_period_parameter_allows_exactly_the_supported_lengths() -> N
     assert tuple(parameter["AllowedValues"]) == PERIOD_MINUTES and parameter["Default"] == 60
 
 
-def _statements(role: str = "DefaultRole") -> dict[str, dict[str, Any]]:
+# --- one role per function, and what no role may do -----------------------------------------
+
+FUNCTION_ROLES = {
+    "APIHandler": "ApiHandlerRole",
+    "RouteInboundMail": "RouteInboundMailRole",
+    "HandleDeliveryEvents": "HandleDeliveryEventsRole",
+    "AttachmentDownload": "AttachmentDownloadRole",
+    "WriteAuditDigests": "AuditDigestRole",
+}
+KEYS = ("DataKey", "AuditSigningKey", "BackupKey")
+CRYPTOGRAPHIC = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt", "kms:GenerateDataKey", "kms:Sign", "kms:Verify")
+
+
+def _statements(role: str) -> dict[str, dict[str, Any]]:
     policy = RESOURCES[role]["Properties"]["Policies"][0]["PolicyDocument"]
     return {s["Sid"]: s for s in policy["Statement"]}
+
+
+def _key_statements(key: str) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in RESOURCES[key]["Properties"]["KeyPolicy"]["Statement"] if "Sid" in s}
 
 
 def _actions(statement: dict[str, Any]) -> list[str]:
@@ -269,47 +351,210 @@ def _resources(statement: dict[str, Any]) -> str:
     return repr(statement["Resource"])
 
 
+def test_each_function_runs_as_a_role_of_its_own() -> None:
+    for function, role in FUNCTION_ROLES.items():
+        assert RESOURCES[function]["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}, function
+        assert RESOURCES[role]["Type"] == "AWS::IAM::Role"
+        trust = RESOURCES[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert trust == [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+    assert len(set(FUNCTION_ROLES.values())) == len(FUNCTION_ROLES)
+    assert "DefaultRole" not in RESOURCES  # Chalice manages no role (.chalice/config.json)
+
+
 def test_the_functions_may_add_and_read_audit_objects_but_never_delete_or_unlock_them() -> None:
-    statements = _statements()
-    for sid, statement in statements.items():
-        assert statement["Effect"] == "Allow", sid
-        for action in _actions(statement):
-            assert action not in ("s3:*", "s3:BypassGovernanceRetention", "s3:PutBucketVersioning"), sid
-            assert not action.startswith(("s3:PutObjectRetention", "s3:PutObjectLegalHold")), sid
-            # Deleting is allowed only for staged uploads (plaintext must not linger there).
-            if action.startswith("s3:Delete"):
-                assert _resources(statement) == repr({"Fn::Sub": "${StagingBucket.Arn}/uploads/*"}), sid
-    audit_puts = [
-        s["Resource"]["Fn::Sub"]
-        for s in statements.values()
-        if "s3:PutObject" in _actions(s) and "AuditBucket" in _resources(s)
-    ]
-    assert audit_puts == ["${AuditBucket.Arn}/records/*"]  # records only; digests are the digest writer's
+    for role in FUNCTION_ROLES.values():
+        statements = _statements(role)
+        for sid, statement in statements.items():
+            assert statement["Effect"] == "Allow", (role, sid)
+            for action in _actions(statement):
+                assert action not in ("s3:*", "s3:BypassGovernanceRetention", "s3:PutBucketVersioning"), (role, sid)
+                assert not action.startswith(("s3:PutObjectRetention", "s3:PutObjectLegalHold")), (role, sid)
+                assert not action.startswith(("s3:PutLifecycle", "s3:PutBucket", "s3:DeleteBucket")), (role, sid)
+                # Deleting is allowed only for staged uploads (plaintext must not linger there).
+                if action.startswith("s3:Delete"):
+                    assert role == "ApiHandlerRole" and action == "s3:DeleteObjectVersion", (role, sid)
+                    assert "-staging-" in _resources(statement) and _resources(statement).endswith("/uploads/*'}"), sid
+        audit_puts = sorted(
+            s["Resource"]["Fn::Sub"].rsplit("/", 2)[-2]
+            for s in statements.values()
+            if "s3:PutObject" in _actions(s) and "-audit-" in _resources(s)
+        )
+        # Records only; digests are the digest writer's.
+        assert audit_puts == (["digests", "records"] if role == "AuditDigestRole" else ["records"]), role
 
 
 def test_only_the_digest_writer_may_sign_and_add_digests() -> None:
-    default = _statements()
-    assert not any(a.startswith("kms:Sign") for s in default.values() for a in _actions(s))
-    assert not any("digests" in _resources(s) for s in default.values())
-    writer = _statements("AuditDigestRole")
-    puts = sorted(s["Resource"]["Fn::Sub"] for s in writer.values() if "s3:PutObject" in _actions(s))
-    assert puts == ["${AuditBucket.Arn}/digests/*", "${AuditBucket.Arn}/records/*"]
-    assert RESOURCES["WriteAuditDigests"]["Properties"]["Role"] == {"Fn::GetAtt": ["AuditDigestRole", "Arn"]}
+    for role in FUNCTION_ROLES.values():
+        if role != "AuditDigestRole":
+            assert not any("digests" in _resources(s) for s in _statements(role).values()), role
+    signing = [
+        (key, sid, s)
+        for key in KEYS
+        for sid, s in _key_statements(key).items()
+        if any(a.startswith(("kms:Sign", "kms:*")) for a in _actions(s))
+    ]
+    assert [(key, sid) for key, sid, _ in signing] == [("AuditSigningKey", "DigestWriterSigns")]
+    assert signing[0][2]["Principal"] == {"AWS": {"Fn::GetAtt": ["AuditDigestRole", "Arn"]}}
 
 
 def test_no_function_may_delete_message_ciphertext() -> None:
-    for sid, statement in _statements().items():
-        if "MessagesBucket" in _resources(statement) or "MessagesAccessPoint" in _resources(statement):
-            assert not any(a.startswith("s3:Delete") for a in _actions(statement)), sid
+    for role in FUNCTION_ROLES.values():
+        for sid, statement in _statements(role).items():
+            if "-messages-" in _resources(statement) or "MessagesAccessPoint" in _resources(statement):
+                assert not any(a.startswith("s3:Delete") for a in _actions(statement)), (role, sid)
 
 
-def test_only_the_signing_key_may_sign_and_only_with_sign_and_get_public_key() -> None:
-    signing = [s for s in _statements("AuditDigestRole").values() if any(a.startswith("kms:Sign") for a in _actions(s))]
-    assert len(signing) == 1
-    assert sorted(_actions(signing[0])) == ["kms:GetPublicKey", "kms:Sign"]
-    assert signing[0]["Resource"] == {"Fn::GetAtt": ["AuditSigningKey", "Arn"]}
+def test_no_function_reaches_the_object_lambda_download_path() -> None:
+    for role in FUNCTION_ROLES.values():
+        for sid, statement in _statements(role).items():
+            for action in _actions(statement):
+                assert not action.startswith(("s3-object-lambda:", "lambda:")), (role, sid)
+            assert "MessagesAccessPoint" not in _resources(statement), (role, sid)
+
+
+def test_kms_permissions_live_in_the_key_policies_only() -> None:
+    # A key policy that names each role is the one place that says who may use a key.
+    for role in [*FUNCTION_ROLES.values(), "BackupRole", "ReplicationRole"]:
+        for policy in RESOURCES[role]["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if role == "ReplicationRole" and statement["Sid"] == "ReplicaEncryption":
+                    continue  # the replicas' key is in another Region, outside this stack
+                assert not any(a.startswith("kms:") for a in _actions(statement)), (role, statement["Sid"])
+
+
+def test_the_signing_key_signs_only_for_the_digest_writer_and_shows_its_public_key_to_verifiers() -> None:
+    statements = _key_statements("AuditSigningKey")
+    signs = statements["DigestWriterSigns"]
+    assert _actions(signs) == ["kms:Sign"]
+    assert signs["Condition"] == {"StringEquals": {"kms:SigningAlgorithm": "ECDSA_SHA_384", "kms:MessageType": "RAW"}}
+    public = statements["VerifiersGetThePublicKey"]
+    assert _actions(public) == ["kms:GetPublicKey"]
+    assert public["Principal"]["AWS"] == [
+        {"Fn::GetAtt": ["AuditDigestRole", "Arn"]},
+        {"Ref": "KeyAdministratorRoleArn"},
+        {"Fn::If": ["HasAuditorRole", {"Ref": "AuditorRoleArn"}, {"Ref": "AWS::NoValue"}]},
+    ]
+    assert set(statements) == {"KeyAdministrators", "AccountKeepsTheKeyManageable", "DigestWriterSigns", public["Sid"]}
     listing = _statements("AuditDigestRole")["AuditDigestList"]
     assert listing["Condition"]["StringLike"]["s3:prefix"] == ["records/*", "digests/*"]
+
+
+# --- the keys: administered by administrators, used by exactly the roles that need them ------------
+
+
+def test_key_administrators_administer_and_never_use_or_delete_the_keys() -> None:
+    administration = _actions(_key_statements("DataKey")["KeyAdministrators"])
+    # The deploying administrator can change the policy again (KMS's lockout safety check).
+    assert {"kms:PutKeyPolicy", "kms:GetKeyPolicy", "kms:DescribeKey", "kms:CreateAlias"} <= set(administration)
+    for action in administration:
+        assert not action.startswith(CRYPTOGRAPHIC) and "*" not in action, action
+        assert action not in ("kms:CreateGrant", "kms:ScheduleKeyDeletion", "kms:DisableKeyRotation"), action
+    root = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    for key in KEYS:
+        statements = _key_statements(key)
+        assert statements["KeyAdministrators"]["Principal"] == {"AWS": {"Ref": "KeyAdministratorRoleArn"}}
+        assert statements["AccountKeepsTheKeyManageable"]["Principal"] == root, key
+        for sid in ("KeyAdministrators", "AccountKeepsTheKeyManageable"):
+            assert _actions(statements[sid]) == administration, (key, sid)
+            assert "Condition" not in statements[sid]
+        for sid, statement in statements.items():
+            assert statement["Effect"] == "Allow", (key, sid)
+            assert "kms:*" not in _actions(statement) and "kms:ScheduleKeyDeletion" not in _actions(statement)
+            if statement["Principal"] == root:
+                assert sid == "AccountKeepsTheKeyManageable", (key, sid)  # the account never uses a key
+
+
+def test_every_use_of_a_key_is_bound_to_a_service_a_context_or_a_source() -> None:
+    binding = ("kms:ViaService", "kms:EncryptionContext:", "aws:SourceArn", "kms:SigningAlgorithm")
+    for key in KEYS:
+        for statement in RESOURCES[key]["Properties"]["KeyPolicy"]["Statement"]:
+            if "Fn::If" in statement:
+                statement = statement["Fn::If"][1]
+            if not any(a.startswith(CRYPTOGRAPHIC) or a == "kms:CreateGrant" for a in _actions(statement)):
+                continue
+            keys = [k for operator in statement.get("Condition", {}).values() for k in operator]
+            assert any(k.startswith(binding) for k in keys), (key, statement["Sid"])
+            if "kms:CreateGrant" in _actions(statement):
+                assert statement["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}, statement["Sid"]
+
+
+def test_the_key_administrator_is_a_required_parameter() -> None:
+    parameter = TEMPLATE["Parameters"]["KeyAdministratorRoleArn"]
+    assert "Default" not in parameter and parameter["AllowedPattern"].startswith("^arn:aws")
+    for optional in ("AuditorRoleArn", "OperatorRoleArn"):
+        assert TEMPLATE["Parameters"][optional]["Default"] == ""
+
+
+# --- keys and data outlive mistakes; backups and replicas ---------------------------------------
+
+
+def test_keys_tables_buckets_and_the_backup_vault_are_kept_when_the_stack_goes() -> None:
+    kept = ("AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::Backup::BackupVault")
+    found = [name for name, spec in RESOURCES.items() if spec["Type"] in kept]
+    assert len(found) == 3 + 5 + 4 + 1
+    for name in found:
+        spec = RESOURCES[name]
+        assert spec["DeletionPolicy"] == spec["UpdateReplacePolicy"] == "Retain", name
+    for key in KEYS:
+        assert RESOURCES[key]["Properties"]["PendingWindowInDays"] == 30
+
+
+def test_every_table_is_backed_up_daily_into_an_encrypted_locked_vault() -> None:
+    vault = RESOURCES["BackupVault"]["Properties"]
+    assert vault["EncryptionKeyArn"] == {"Fn::GetAtt": ["BackupKey", "Arn"]}
+    assert vault["LockConfiguration"] == {"MinRetentionDays": {"Ref": "BackupRetentionDays"}}
+    ((rule,),) = [p["BackupPlan"]["BackupPlanRule"] for p in of_type("AWS::Backup::BackupPlan").values()]
+    assert rule["TargetBackupVault"] == {"Ref": "BackupVault"}
+    assert rule["ScheduleExpression"] == "cron(0 5 ? * * *)"  # every day
+    assert rule["Lifecycle"] == {"DeleteAfterDays": {"Ref": "BackupRetentionDays"}}
+    retention = TEMPLATE["Parameters"]["BackupRetentionDays"]
+    assert retention["Type"] == "Number" and retention["Default"] >= 35 and retention["MinValue"] >= 7
+    (selection,) = [p["BackupSelection"] for p in of_type("AWS::Backup::BackupSelection").values()]
+    tables = sorted(of_type("AWS::DynamoDB::Table"))
+    assert sorted(r["Fn::GetAtt"][0] for r in selection["Resources"]) == tables
+    assert all(r["Fn::GetAtt"][1] == "Arn" for r in selection["Resources"])
+    assert selection["IamRoleArn"] == {"Fn::GetAtt": ["BackupRole", "Arn"]}
+    trust = RESOURCES["BackupRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "backup.amazonaws.com"}]
+    assert "BackupRole" not in FUNCTION_ROLES.values()
+
+
+def test_backups_are_copied_only_when_a_destination_vault_is_given() -> None:
+    ((rule,),) = [p["BackupPlan"]["BackupPlanRule"] for p in of_type("AWS::Backup::BackupPlan").values()]
+    condition, copies, otherwise = rule["CopyActions"]["Fn::If"]
+    assert (condition, otherwise) == ("CopyBackups", {"Ref": "AWS::NoValue"})
+    assert copies == [
+        {
+            "DestinationBackupVaultArn": {"Ref": "BackupCopyVaultArn"},
+            "Lifecycle": {"DeleteAfterDays": {"Ref": "BackupRetentionDays"}},
+        }
+    ]
+    assert TEMPLATE["Conditions"]["CopyBackups"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "BackupCopyVaultArn"}, ""]}]}
+    assert TEMPLATE["Parameters"]["BackupCopyVaultArn"]["Default"] == ""
+
+
+def test_the_messages_and_audit_buckets_replicate_only_to_given_buckets_and_never_deletions() -> None:
+    for bucket, parameter, condition in (
+        ("MessagesBucket", "MessagesReplicaBucketArn", "ReplicateMessages"),
+        ("AuditBucket", "AuditReplicaBucketArn", "ReplicateAudit"),
+    ):
+        props = RESOURCES[bucket]["Properties"]
+        assert props["ObjectLockEnabled"] is True  # the replicas keep each version's retention
+        when, replication, otherwise = props["ReplicationConfiguration"]["Fn::If"]
+        assert (when, otherwise) == (condition, {"Ref": "AWS::NoValue"})
+        assert TEMPLATE["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
+        assert replication["Role"] == {"Fn::GetAtt": ["ReplicationRole", "Arn"]}
+        (rule,) = replication["Rules"]
+        assert rule["DeleteMarkerReplication"] == {"Status": "Disabled"}
+        assert rule["SourceSelectionCriteria"] == {"SseKmsEncryptedObjects": {"Status": "Enabled"}}
+        assert rule["Destination"]["Bucket"] == {"Ref": parameter}
+        assert rule["Destination"]["EncryptionConfiguration"] == {"ReplicaKmsKeyID": {"Ref": "ReplicaKmsKeyArn"}}
+    assert RESOURCES["ReplicationRole"]["Condition"] == "ReplicateBuckets"
+    actions = {a for s in _statements("ReplicationRole").values() for a in _actions(s)}
+    assert {"s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:ReplicateObject"} <= actions
+    assert not any(a.startswith(("s3:Delete", "s3:ReplicateDelete", "s3:PutObject")) for a in actions)
 
 
 def test_local_glue_table_matches_the_template(stack: Any) -> None:

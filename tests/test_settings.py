@@ -99,7 +99,7 @@ def test_defaults_apply_when_a_variable_is_unset_or_empty() -> None:
         if spec is not None and spec.default is not None:
             expected = spec.unit * spec.default if spec.kind == "integer" else spec.default
             assert getattr(unset, item.name) == item.default == expected, item.name
-    assert unset.max_attachment_bytes == 25 * 1024 * 1024 and unset.tls_cache_seconds == 24 * 3600
+    assert unset.max_attachment_bytes == 100 * 1024 * 1024 and unset.tls_cache_seconds == 24 * 3600
     assert unset.region == "us-east-1" and unset.unknown_user_guard_seconds == 24 * 3600
     assert Settings.from_env({**BASE, "AWS_DEFAULT_REGION": "eu-west-1"}).region == "eu-west-1"
 

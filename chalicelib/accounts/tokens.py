@@ -26,6 +26,7 @@ class TokenPurpose(StrEnum):
     INVITATION = "invitation"
     PICKUP = "pickup"
     RESET = "reset"
+    DOWNLOAD = "download"  # a grant to stream one attachment, minted after the membership check
 
 
 class TokenState(StrEnum):
@@ -49,6 +50,7 @@ class LinkToken:
     expires_at: int
     thread_id: str | None = None
     created_by: str | None = None
+    target: str | None = None  # what in the thread it is for (a download: message and attachment ids)
 
     def to_item(self, secret: str) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -62,6 +64,8 @@ class LinkToken:
             item["thread_id"] = self.thread_id
         if self.created_by:
             item["created_by"] = self.created_by
+        if self.target:
+            item["target"] = self.target
         return item
 
     @classmethod
@@ -72,6 +76,7 @@ class LinkToken:
             expires_at=as_int(item["expires_at"]),
             thread_id=item.get("thread_id"),
             created_by=item.get("created_by"),
+            target=item.get("target"),
         )
 
 
@@ -96,6 +101,7 @@ class TokenStore(TableStore):
         *,
         thread_id: str | None = None,
         created_by: str | None = None,
+        target: str | None = None,
     ) -> IssuedToken:
         token = LinkToken(
             purpose=purpose,
@@ -103,6 +109,7 @@ class TokenStore(TableStore):
             expires_at=clock.epoch_seconds() + ttl_seconds,
             thread_id=thread_id,
             created_by=created_by,
+            target=target,
         )
         return IssuedToken(secret=secrets.token_urlsafe(32), token=token)
 

@@ -63,6 +63,7 @@ class AuditEvent(StrEnum):
     MESSAGE_BOUNCED = "message.bounced"
     MESSAGE_OPENED = "message.opened"
     MESSAGE_DOWNLOADED = "message.downloaded"
+    MESSAGE_DOWNLOAD_GRANTED = "message.download_granted"  # a minute-long grant to stream an attachment
     MESSAGE_REPLIED = "message.replied"
     # mail policy
     FILTER_BLOCKED = "filter.blocked"

@@ -373,7 +373,7 @@ def _draft(mail: InboundMail) -> Draft:
 
 
 def _files(mail: InboundMail) -> list[StagedFile]:
-    return [StagedFile(upload_id=f"mail-{index}", data=a.data) for index, a in enumerate(mail.attachments)]
+    return [StagedFile.of_bytes(f"mail-{index}", a.data) for index, a in enumerate(mail.attachments)]
 
 
 def _content(mail: InboundMail) -> SecureContent:

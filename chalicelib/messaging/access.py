@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.accounts.model import Account
 from chalicelib.accounts.sessions import Principal
 from chalicelib.audit.records import AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import NotFound
@@ -24,13 +25,17 @@ class ThreadAccess:
 
     def member_thread(self, principal: Principal, thread_id: str, request: RequestInfo) -> tuple[Thread, InboxEntry]:
         """The thread and ``principal``'s inbox entry for it, if they take part in it; otherwise 404."""
-        entry = self.threads.entry(principal.account.username, thread_id) if looks_like_id(thread_id) else None
-        scoped = principal.account.thread_id
+        return self.thread_of(principal.account, thread_id, request)
+
+    def thread_of(self, account: Account, thread_id: str, request: RequestInfo) -> tuple[Thread, InboxEntry]:
+        """``member_thread`` for an account acting without a session (a download grant)."""
+        entry = self.threads.entry(account.username, thread_id) if looks_like_id(thread_id) else None
+        scoped = account.thread_id
         thread = self.threads.thread(thread_id) if entry is not None and (not scoped or scoped == thread_id) else None
         if entry is None or thread is None:
             self.audit.record(
                 AuditEvent.ACCESS_DENIED,
-                actor=principal.actor,
+                actor=account.actor,
                 request=request,
                 outcome=Outcome.DENIED,
                 thread_id=thread_id if looks_like_id(thread_id) else None,

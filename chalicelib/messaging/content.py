@@ -4,7 +4,8 @@ names and sizes. Only ever held in memory; stored encrypted by ``messaging.vault
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 
 from chalicelib.messaging.html_sanitize import sanitize
 
@@ -57,8 +58,9 @@ class MessageContent:
 
 @dataclass(frozen=True)
 class Attachment:
-    """A decrypted attachment on its way to a participant."""
+    """A decrypted attachment on its way to a participant: its plaintext comes as a stream of chunks."""
 
     filename: str
     content_type: str
-    data: bytes
+    size: int
+    chunks: Iterator[bytes] = field(repr=False)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chalicelib import clock
-from chalicelib.accounts.model import Account, Role, Status
+from chalicelib.accounts.model import Account, Status
 from chalicelib.accounts.tokens import IssuedToken
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.mail.mailer import MailNotSent
@@ -42,12 +42,13 @@ class MessageDelivery:
         participants: list[Account],
         thread: Thread,
         message: MessageRecord,
-        content: SecureContent,
+        content: SecureContent | None,
         *,
         new_links: Mapping[str, IssuedToken],
         by_mail: frozenset[str] = frozenset(),
     ) -> dict[str, bool]:
-        """Tell everyone but the writer; ``new_links``: new partners' stored first links by user name;
+        """Tell everyone but the writer; ``content``: what a partner's message carries to associates by
+        TLS mail (None: a notice instead); ``new_links``: new partners' stored first links by user name;
         ``by_mail``: addresses the gateway delivers over TLS itself. Returns who was told, by user name."""
         notified: dict[str, bool] = {}
         for account in participants:
@@ -55,7 +56,7 @@ class MessageDelivery:
             if account.username in (sender.username, actor.username) and not is_new:
                 continue
             if account.is_associate:
-                if sender.role is Role.PARTNER and self._mail_to_associate(account, sender, thread, message, content):
+                if content is not None and self._mail_to_associate(account, sender, thread, message, content):
                     notified[account.username] = True
                     continue
                 notified[account.username] = self._notice(account, sender, thread, message)

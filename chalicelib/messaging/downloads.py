@@ -1,38 +1,40 @@
-"""Attachment downloads that only a participant can fetch, within the deployment's limits.
+"""Attachment downloads that only a participant can fetch, never whole in memory and never stored
+in plaintext.
 
-Small files (up to ``inline_download_max_bytes``, default 4 MB, below Lambda's 6 MB
-response payload) are decrypted and returned by the API itself. Larger files are
-served through an S3 Object Lambda access point: the API answers with a 60-second
-presigned GET on that access point, and the ``attachment_download`` function decrypts
-the ciphertext on the fly (``object_lambda_get``). Either way no plaintext is ever
-stored. In local mode (moto has no Object Lambda) every download is served inline.
+Small files (up to ``inline_download_max_bytes``, default 4 MB, below Lambda's 6 MB buffered
+response) come from the API itself when an API client asks. Every other download, and every
+link on the pages, goes through a **download grant**: after the membership check the API
+mints a single-use token bound to the user, the thread, the message and the attachment, valid
+for ``GRANT_SECONDS`` to start (audited as ``message.download_granted``), and redirects to the
+streaming download function (``web/download_server.py``: a Lambda function URL in
+RESPONSE_STREAM mode in a deployment, a local server in ``make run``). That function uses the
+grant up (``stream``), checks the account and the membership again, audits
+``message.downloaded`` and streams the decrypted file in chunks.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
+from chalicelib.accounts.model import Account, Status
 from chalicelib.accounts.sessions import Principal
-from chalicelib.audit.records import RequestInfo
-from chalicelib.errors import NotFound, SealpostError
+from chalicelib.accounts.store import AccountRepository
+from chalicelib.accounts.tokens import TokenPurpose, TokenStore
+from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
+from chalicelib.errors import ConfigurationError, LinkNotValid
 from chalicelib.messaging.content import Attachment
 from chalicelib.messaging.reader import MessageReader
 from chalicelib.settings import Settings
 
-log = logging.getLogger(__name__)
-
-PRESIGNED_SECONDS = 60
-_KEY = re.compile(r"^/?threads/([0-9a-f]{32})/([0-9a-f]{32})/attachments/([0-9a-f]{32})$")
+GRANT_SECONDS = 60
+_TARGET = re.compile(r"^([0-9a-f]{32})/([0-9a-f]{32})$")
 
 
 @dataclass(frozen=True)
 class Download:
-    """Either the file itself or where to fetch it."""
+    """Either the file itself (small, for an API client) or where to fetch it."""
 
     attachment: Attachment | None = None
     redirect_url: str | None = None
@@ -43,11 +45,21 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+class DownloadGrantNotValid(LinkNotValid):
+    code = "download_link_not_valid"
+    default_message = (
+        "This download link has expired or has already been used. Go back to the message and "
+        "choose the attachment again."
+    )
+
+
 @dataclass(frozen=True)
 class DownloadService:
     settings: Settings
+    accounts: AccountRepository
+    tokens: TokenStore
     reader: MessageReader
-    s3_factory: Callable[[], Any]
+    audit: AuditLog
 
     def deliver(
         self,
@@ -59,51 +71,57 @@ class DownloadService:
         *,
         redirect_always: bool = False,
     ) -> Download:
-        """The file inline, or a short-lived Object Lambda URL: for large files, and for every file when
-        ``redirect_always`` (browsers' links: API Gateway returns binary bodies only when the first type
-        of the Accept header is a binary one, and a browser's navigation asks for text/html first)."""
-        located = self.reader.attachment(principal, thread_id, message_id, attachment_id, request)
-        inline = not redirect_always and located.record.stored.size <= self.settings.inline_download_max_bytes
-        if self.settings.local_mode or inline:
-            return Download(attachment=self.reader.open_attachment(located))
-        url = self.s3_factory().generate_presigned_url(
-            "get_object",
-            Params={
-                "Bucket": self.settings.download_access_point_arn,
-                "Key": located.record.stored.key,
-                "ResponseContentDisposition": content_disposition(located.info.filename),
-            },
-            ExpiresIn=PRESIGNED_SECONDS,
+        """The file inline, or a redirect through a download grant: for large files, and for every file
+        when ``redirect_always`` (browsers' links: API Gateway returns binary bodies only when the first
+        type of the Accept header is a binary one, and a browser's navigation asks for text/html first)."""
+        account = principal.account
+        located = self.reader.locate(account, thread_id, message_id, attachment_id, request)
+        if not redirect_always and located.info.size <= self.settings.inline_download_max_bytes:
+            self.reader.audit_download(located, account, request)
+            return Download(attachment=self.reader.open_attachment(located, account, request))
+        if not self.settings.download_url:
+            raise ConfigurationError("SEALPOST_DOWNLOAD_URL is not set")
+        self.reader.audit_download(located, account, request, AuditEvent.MESSAGE_DOWNLOAD_GRANTED)
+        grant = self.tokens.issue(
+            TokenPurpose.DOWNLOAD,
+            account.username,
+            GRANT_SECONDS,
+            thread_id=thread_id,
+            created_by=account.username,
+            target=f"{message_id}/{attachment_id}",
         )
-        return Download(redirect_url=str(url))
+        self.tokens.save(grant)
+        return Download(redirect_url=f"{self.settings.download_url}/d/{grant.secret}")
 
-    def object_lambda_get(self, event: dict[str, Any]) -> None:
-        """The S3 Object Lambda transformation: decrypt the requested attachment, or answer with an error."""
-        context = event["getObjectContext"]
-        route, token = context["outputRoute"], context["outputToken"]
-        s3 = self.s3_factory()
-        match = _KEY.match(unquote(urlsplit(event.get("userRequest", {}).get("url", "")).path))
+    def stream(self, secret: str, request: RequestInfo) -> Attachment:
+        """What a download grant leads to, streamed; the grant is used up. ``DownloadGrantNotValid`` for a
+        grant that is unknown, used, expired, or whose account or membership no longer holds."""
         try:
-            if match is None:
-                raise NotFound()
-            thread_id, message_id, attachment_id = match.groups()
-            located = self.reader.attachment_for_delivery(thread_id, message_id, attachment_id)
-            attachment = self.reader.open_attachment(located)
-        except SealpostError as error:
-            log.warning("object lambda refused", extra={"code": error.code})
-            s3.write_get_object_response(
-                RequestRoute=route,
-                RequestToken=token,
-                StatusCode=404 if isinstance(error, NotFound) else 403,
-                ErrorCode="NoSuchKey" if isinstance(error, NotFound) else "AccessDenied",
-                ErrorMessage=error.public_message,
-            )
-            return
-        s3.write_get_object_response(
-            RequestRoute=route,
-            RequestToken=token,
-            Body=attachment.data,
-            ContentType="application/octet-stream",
-            ContentDisposition=content_disposition(attachment.filename),
-            CacheControl="no-store",
+            grant = self.tokens.consume(secret, TokenPurpose.DOWNLOAD)
+        except LinkNotValid:
+            self._refused(None, "download_grant_not_valid", request)
+            raise DownloadGrantNotValid() from None
+        target = _TARGET.match(grant.target or "")
+        account = self.accounts.get(grant.username)
+        if target is None or not grant.thread_id or account is None or not _may_read(account, self.settings):
+            self._refused(account, "download_grant_account", request)
+            raise DownloadGrantNotValid()
+        message_id, attachment_id = target.groups()
+        located = self.reader.locate(account, grant.thread_id, message_id, attachment_id, request)
+        self.reader.audit_download(located, account, request)
+        return self.reader.open_attachment(located, account, request)
+
+    def _refused(self, account: Account | None, reason: str, request: RequestInfo) -> None:
+        self.audit.record(
+            AuditEvent.ACCESS_DENIED,
+            actor=account.actor if account else Actor.anonymous(),
+            request=request,
+            outcome=Outcome.DENIED,
+            account=account.username if account else None,
+            reason=reason,
         )
+
+
+def _may_read(account: Account, settings: Settings) -> bool:
+    """The grant's account still signs in: active and not locked (a session would have ended)."""
+    return account.status is Status.ACTIVE and not account.is_locked(settings.lockout_threshold)

@@ -17,13 +17,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import struct
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aws_encryption_sdk
 import botocore.session
@@ -86,9 +87,13 @@ class Binding:
         return json.dumps({"t": self.thread_id, "m": self.message_id, "p": self.part}, sort_keys=True).encode()
 
 
-def seal(binding: Binding, payload: bytes) -> bytes:
+def seal_header(binding: Binding) -> bytes:
     header = binding.as_json()
-    return _SEAL_MAGIC + struct.pack(">H", len(header)) + header + payload
+    return _SEAL_MAGIC + struct.pack(">H", len(header)) + header
+
+
+def seal(binding: Binding, payload: bytes) -> bytes:
+    return seal_header(binding) + payload
 
 
 def unseal(binding: Binding, plaintext: bytes) -> bytes:
@@ -98,6 +103,12 @@ def unseal(binding: Binding, plaintext: bytes) -> bytes:
     if plaintext[6 : 6 + size] != binding.as_json():
         raise IntegrityError()
     return plaintext[6 + size :]
+
+
+class Readable(Protocol):
+    """What a stream of plaintext or ciphertext must do: give the next bytes, ``b""`` at its end."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 def sha256_hex(data: bytes) -> str:
@@ -202,6 +213,136 @@ class Encryptor:
         ):
             raise IntegrityError()
         return unseal(binding, bytes(plaintext))
+
+    # --- streams: large attachments, never whole in memory -----------------------------------
+
+    def encrypt_stream(self, binding: Binding, source: Readable, length: int, *, purpose: str) -> Iterator[bytes]:
+        """Ciphertext of the ``length`` bytes of ``source``, sealed like ``encrypt``, in chunks.
+
+        The length is given so that the data-key cache still applies (the SDK skips the cache
+        for a message of unknown length). Errors of ``source`` itself pass through unchanged.
+        """
+        client, materials = self._parts()
+        header = seal_header(binding)
+        sealed = _Concatenated(source, header)
+        try:
+            encryptor = client.stream(
+                mode="e",
+                source=sealed,
+                source_length=len(header) + length,
+                materials_manager=materials,
+                encryption_context=self.context(purpose, binding.thread_id),
+                algorithm=SUITE,
+                frame_length=FRAME_LENGTH,
+            )
+            with encryptor:
+                while chunk := self._step(encryptor):
+                    yield chunk
+        except _SourceFailed as failed:
+            raise failed.original from None
+
+    def decrypt_stream(self, binding: Binding, source: Readable, *, purpose: str) -> Iterator[bytes]:
+        """The plaintext of a ciphertext stream, in chunks, after the same checks as ``decrypt``.
+
+        Every frame is authenticated before it is released; the signature over the whole message
+        is checked at its end, so a consumer must treat an ``IntegrityError`` raised late as
+        "discard what you received" (the streaming download aborts the response).
+        """
+        client, materials = self._parts()
+        self._trouble.seen = False
+        checked = _SourceGuard(source)
+        try:
+            decryptor = client.stream(mode="d", source=checked, materials_manager=materials)
+            first = self._decrypted(decryptor, STREAM_CHUNK)
+            if decryptor.header.algorithm != SUITE or not _context_matches(
+                decryptor.header.encryption_context, self.context(purpose, binding.thread_id)
+            ):
+                raise IntegrityError()
+            head = seal_header(binding)
+            while len(first) < len(head) and (more := self._decrypted(decryptor, STREAM_CHUNK)):
+                first += more
+            if first[: len(head)] != head:
+                raise IntegrityError()
+            rest = first[len(head) :]
+            while rest:
+                yield rest
+                rest = self._decrypted(decryptor, STREAM_CHUNK)
+            self._closed(decryptor)
+        except _SourceFailed as failed:
+            raise failed.original from None
+
+    def _step(self, encryptor: Any) -> bytes:
+        try:
+            return bytes(encryptor.read(STREAM_CHUNK))
+        except _SourceFailed:
+            raise
+        except Exception as exc:
+            log.warning("encrypt failed", extra={"error": type(exc).__name__})
+            raise EncryptionUnavailable() from None
+
+    def _decrypted(self, decryptor: Any, size: int) -> bytes:
+        try:
+            return bytes(decryptor.read(size))
+        except _SourceFailed:
+            raise
+        except Exception as exc:
+            if self._trouble.seen:
+                log.warning("decrypt unavailable", extra={"error": type(exc).__name__})
+                raise EncryptionUnavailable() from None
+            log.warning("decrypt refused", extra={"error": type(exc).__name__})
+            raise IntegrityError() from None
+
+    @staticmethod
+    def _closed(decryptor: Any) -> None:
+        try:
+            decryptor.close()  # refuses a message whose footer (the signature) was not read
+        except Exception as exc:
+            log.warning("decrypt refused", extra={"error": type(exc).__name__})
+            raise IntegrityError() from None
+
+
+# Plaintext and ciphertext move in pieces of this size (a multiple of the frame length).
+STREAM_CHUNK = 4 * FRAME_LENGTH
+
+
+class _SourceFailed(Exception):
+    """A failure of the stream being encrypted or decrypted (S3), carried through the SDK unchanged."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(type(original).__name__)
+        self.original = original
+
+
+@dataclass(eq=False)
+class _SourceGuard(io.RawIOBase):
+    """A readable view of ``source`` whose own failures the SDK cannot mistake for bad ciphertext."""
+
+    source: Readable
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self.source.read(len(buffer))
+        except Exception as exc:
+            raise _SourceFailed(exc) from None
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@dataclass(eq=False)
+class _Concatenated(_SourceGuard):
+    """The seal header, then ``source``: what is encrypted, read as one stream."""
+
+    head: bytes
+
+    def readinto(self, buffer: Any) -> int:
+        if self.head:
+            taken, self.head = self.head[: len(buffer)], self.head[len(buffer) :]
+            buffer[: len(taken)] = taken
+            return len(taken)
+        return super().readinto(buffer)
 
 
 def _context_matches(found: Mapping[str, str], expected: Mapping[str, str]) -> bool:

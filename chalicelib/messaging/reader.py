@@ -5,6 +5,7 @@ ciphertext that fails its integrity check is audited as tampering and nothing of
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from chalicelib import clock
@@ -77,7 +78,7 @@ class MessageReader:
         reader = principal.account.username
         views = []
         for record in self.threads.messages(thread_id):
-            content = self._content(principal, record, request)
+            content = self._content(principal.account, record, request)
             self.audit.record(
                 AuditEvent.MESSAGE_OPENED,
                 actor=principal.actor,
@@ -95,36 +96,52 @@ class MessageReader:
         deliveries = tuple(self.threads.deliveries(thread_id)) if principal.account.is_associate else ()
         return ThreadView(thread, entry, self.vault.subject(thread), tuple(views), participants, deliveries)
 
-    def attachment(
-        self, principal: Principal, thread_id: str, message_id: str, attachment_id: str, request: RequestInfo
-    ) -> LocatedAttachment:
-        """Check that ``principal`` may fetch the attachment and audit the download; returns what to deliver."""
-        self.access.member_thread(principal, thread_id, request)
-        record, stored = self._locate(thread_id, message_id, attachment_id)
-        info = self._content(principal, record, request).attachment(attachment_id)
-        if info is None:
-            raise self._tampered(principal, record, request)
+    def audit_download(
+        self,
+        located: LocatedAttachment,
+        account: Account,
+        request: RequestInfo,
+        event: AuditEvent = AuditEvent.MESSAGE_DOWNLOADED,
+    ) -> None:
+        """Record the download (or the grant to stream it) before anything is delivered: fail closed."""
         self.audit.record(
-            AuditEvent.MESSAGE_DOWNLOADED,
-            actor=principal.actor,
+            event,
+            actor=account.actor,
             request=request,
-            thread_id=thread_id,
-            message_id=message_id,
-            detail={"attachment": attachment_id, "size": info.size},
+            thread_id=located.message.thread_id,
+            message_id=located.message.message_id,
+            detail={"attachment": located.record.attachment_id, "size": located.info.size},
         )
-        return LocatedAttachment(record, stored, info)
 
-    def attachment_for_delivery(self, thread_id: str, message_id: str, attachment_id: str) -> LocatedAttachment:
-        """For the Object Lambda download path, whose presigned URL was issued (and audited) by ``attachment``."""
+    def locate(
+        self, account: Account, thread_id: str, message_id: str, attachment_id: str, request: RequestInfo
+    ) -> LocatedAttachment:
+        """The attachment, if ``account`` takes part in its thread (denials and tampering are audited)."""
+        self.access.thread_of(account, thread_id, request)
         record, stored = self._locate(thread_id, message_id, attachment_id)
-        info = self.vault.content(record).attachment(attachment_id)
+        info = self._content(account, record, request).attachment(attachment_id)
         if info is None:
-            raise IntegrityError()
+            raise self._tampered(account, record, request)
         return LocatedAttachment(record, stored, info)
 
-    def open_attachment(self, located: LocatedAttachment) -> Attachment:
-        data = self.vault.attachment(located.message, located.record)
-        return Attachment(filename=located.info.filename, content_type=located.info.content_type, data=data)
+    def open_attachment(self, located: LocatedAttachment, account: Account, request: RequestInfo) -> Attachment:
+        """The attachment's plaintext as a stream of chunks; a failed integrity check is audited as
+        tampering (and raised, perhaps after some chunks: the caller aborts what it sent)."""
+        chunks = self.vault.attachment(located.message, located.record)
+        return Attachment(
+            filename=located.info.filename,
+            content_type=located.info.content_type,
+            size=located.info.size,
+            chunks=self._audited(chunks, account, located.message, request),
+        )
+
+    def _audited(
+        self, chunks: Iterator[bytes], account: Account, record: MessageRecord, request: RequestInfo
+    ) -> Iterator[bytes]:
+        try:
+            yield from chunks
+        except IntegrityError:
+            raise self._tampered(account, record, request) from None
 
     def remove_from_view(self, principal: Principal, thread_id: str, request: RequestInfo) -> None:
         """R6: the thread leaves this user's inbox; the retained copy stays for the retention period."""
@@ -141,17 +158,17 @@ class MessageReader:
             raise NotFound("There is no such attachment.")
         return record, found
 
-    def _content(self, principal: Principal, record: MessageRecord, request: RequestInfo) -> MessageContent:
+    def _content(self, account: Account, record: MessageRecord, request: RequestInfo) -> MessageContent:
         """The decrypted message for a reader; a failed integrity check is audited as tampering."""
         try:
             return self.vault.content(record)
         except IntegrityError:
-            raise self._tampered(principal, record, request) from None
+            raise self._tampered(account, record, request) from None
 
-    def _tampered(self, principal: Principal, record: MessageRecord, request: RequestInfo) -> IntegrityError:
+    def _tampered(self, account: Account, record: MessageRecord, request: RequestInfo) -> IntegrityError:
         self.audit.record(
             AuditEvent.TAMPER_DETECTED,
-            actor=principal.actor,
+            actor=account.actor,
             request=request,
             outcome=Outcome.FAILURE,
             thread_id=record.thread_id,

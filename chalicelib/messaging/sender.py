@@ -30,6 +30,7 @@ from chalicelib.accounts.tokens import TokenStore
 from chalicelib.audit.records import AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.dynamo import Transaction, TransactionCancelled
 from chalicelib.errors import Conflict, InvalidRequest
+from chalicelib.limits import MAX_MAILED_ATTACHMENT_BYTES
 from chalicelib.mail.secure_mail import FileContent, SecureContent
 from chalicelib.messaging.access import ThreadAccess
 from chalicelib.messaging.delivery import MessageDelivery
@@ -247,20 +248,12 @@ class MessageSender:
         previous = None if plan.new_thread else self._previous_message(thread)
         self._audit_send(actor, plan, message, previous, request)
         self._commit(actor, plan, message, request)
+        stored = replace(thread, interaction_count=message.seq, last_activity_at=message.created_at)
+        mail_content = self._mail_content(plan.sender, stored, draft, files)
         if by_mail is None:
             self.uploads.discard(uploader, [s.upload_id for s in files])
-        stored = replace(thread, interaction_count=message.seq, last_activity_at=message.created_at)
         if by_mail is not None and by_mail.committed is not None:
             by_mail.committed(stored, message, plan.participants)
-        mail_content = SecureContent(
-            subject=draft.subject or self.vault.subject(stored),
-            text=draft.text,
-            html=draft.html,
-            attachments=tuple(
-                FileContent(wanted.filename, wanted.content_type, file.data)
-                for wanted, file in zip(draft.attachments, files, strict=True)
-            ),
-        )
         notified = self.delivery.announce(
             actor,
             plan.sender,
@@ -277,6 +270,23 @@ class MessageSender:
             invited=tuple(p.account.username for p in plan.new_partners),
             notified=notified,
             participants=tuple(plan.participants),
+        )
+
+    def _mail_content(
+        self, sender: Account, thread: Thread, draft: Draft, files: Sequence[StagedFile]
+    ) -> SecureContent | None:
+        """What a partner's message carries to associates' mailboxes over TLS (read before the staged
+        files go); None when nobody gets it by mail or its attachments are too large for a mail."""
+        if sender.role is not Role.PARTNER or sum(f.size for f in files) > MAX_MAILED_ATTACHMENT_BYTES:
+            return None
+        return SecureContent(
+            subject=draft.subject or self.vault.subject(thread),
+            text=draft.text,
+            html=draft.html,
+            attachments=tuple(
+                FileContent(wanted.filename, wanted.content_type, file.read())
+                for wanted, file in zip(draft.attachments, files, strict=True)
+            ),
         )
 
     def _previous_message(self, thread: Thread) -> MessageRecord | None:

@@ -1,6 +1,6 @@
 """Attachment uploads through short-lived presigned POSTs to the staging bucket.
 
-Browsers send files straight to S3, so a 25 MB message never passes API Gateway
+Browsers send files straight to S3, so a 100 MB message never passes API Gateway
 (10 MB request limit) or a Lambda payload (6 MB). The upload's key holds the
 uploader's user name, so only they can attach it. When a message is sent the app
 reads the staged files, encrypts them into the message store and deletes every
@@ -20,12 +20,13 @@ Two kinds of ticket, one staging area:
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -37,6 +38,7 @@ UPLOAD_URL_SECONDS = 15 * 60
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 _CONTEXT = re.compile(r"^(new|[0-9a-f]{32})$")
 MAX_PENDING = 20
+READ_BUFFER = 1024 * 1024
 
 
 def _limit_text(limit: int) -> str:
@@ -54,8 +56,20 @@ class UploadTicket:
 
 @dataclass(frozen=True)
 class StagedFile:
+    """A file to attach: its size, and a way to read it (again) as a stream, never all at once."""
+
     upload_id: str
-    data: bytes
+    size: int
+    open: Callable[[], BinaryIO]
+
+    @classmethod
+    def of_bytes(cls, upload_id: str, data: bytes) -> StagedFile:
+        """A file already in memory (an attachment of a mail the gateway parsed)."""
+        return cls(upload_id, len(data), lambda: io.BytesIO(data))
+
+    def read(self) -> bytes:
+        """The whole file, for the few uses that need it in memory (a small attachment mailed over TLS)."""
+        return self.open().read()
 
 
 @dataclass(frozen=True)
@@ -170,7 +184,8 @@ class UploadService:
         return None
 
     def claim(self, username: str, upload_ids: Iterable[str]) -> list[StagedFile]:
-        """Read the staged files of ``username``. Over the message limit: 413, and the files are deleted."""
+        """The staged files of ``username``, in order, ready to be read. Over the message limit: 413, and
+        the files are deleted."""
         ids = list(upload_ids)
         for upload_id in ids:
             if not isinstance(upload_id, str) or not _UPLOAD_ID.match(upload_id):
@@ -194,14 +209,17 @@ class UploadService:
                 "The uploaded files were removed.",
                 field="attachments",
             )
-        files = []
-        for upload_id in ids:
+        return [StagedFile(upload_id, size, self._opener(s3, key)) for upload_id, (key, size) in located.items()]
+
+    def _opener(self, s3: Any, key: str) -> Callable[[], BinaryIO]:
+        def open_staged() -> BinaryIO:
             try:
-                body = s3.get_object(Bucket=self.bucket, Key=located[upload_id][0])["Body"].read()
+                body = s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+                return io.BufferedReader(_ReadFailuresAreUnavailable(body), buffer_size=READ_BUFFER)
             except (ClientError, BotoCoreError):
                 raise ServiceUnavailable() from None
-            files.append(StagedFile(upload_id=upload_id, data=body))
-        return files
+
+        return open_staged
 
     def discard(self, username: str, upload_ids: Iterable[str]) -> None:
         """Delete every version of the staged uploads (nothing plaintext stays behind)."""
@@ -217,3 +235,25 @@ class UploadService:
             except (ClientError, BotoCoreError) as exc:
                 # The lifecycle rule removes what is left within a day.
                 log.warning("staged upload not deleted", extra={"error": type(exc).__name__})
+
+
+@dataclass(eq=False)
+class _ReadFailuresAreUnavailable(io.RawIOBase):
+    """S3's streaming body, whose read failures become ``ServiceUnavailable`` (503, nothing sent)."""
+
+    body: Any
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self.body.read(None if size < 0 else size)
+        except (ClientError, BotoCoreError):
+            raise ServiceUnavailable() from None
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)

@@ -2,14 +2,16 @@
 
 Every part (a thread's subject, a message's content, each attachment) is sealed with its
 binding (thread, message, part), encrypted under the thread's context for its purpose, and
-stored as ciphertext under a key made of ids. Everything of a message is encrypted before
-anything is stored, so a KMS failure stores nothing. Reading checks the ciphertext's hash
-(``MessageStore``), the context and the binding (``Encryptor``).
+stored as ciphertext under a key made of ids. The message's content is encrypted first, so
+a KMS failure stores nothing; attachments then stream from their staged upload through the
+Encryption SDK into a multipart upload, never whole in memory. Reading checks the
+ciphertext's hash (``MessageStore``), the context and the binding (``Encryptor``); an
+attachment streams out the same way, its hash compared at its end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from chalicelib.messaging.content import AttachmentInfo, MessageContent
@@ -51,23 +53,25 @@ class MessageVault:
     def seal_message(
         self, thread_id: str, message_id: str, draft: Draft, files: Sequence[StagedFile]
     ) -> tuple[StoredObject, tuple[AttachmentRecord, ...]]:
-        """Encrypt the message and its files (``files`` in the order of ``draft.attachments``), then store them."""
-        infos: list[AttachmentInfo] = []
-        sealed: list[tuple[str, bytes]] = []
-        for wanted, file in zip(draft.attachments, files, strict=True):
-            attachment_id = new_id()
-            infos.append(AttachmentInfo(attachment_id, wanted.filename, wanted.content_type, len(file.data)))
-            binding = _attachment_binding(thread_id, message_id, attachment_id)
-            sealed.append((attachment_id, self.encryptor.encrypt(binding, file.data, purpose=PURPOSE_ATTACHMENT)))
-        content = MessageContent(draft.subject, draft.text, draft.html, tuple(infos))
+        """Encrypt and store the message and its files (``files`` in the order of ``draft.attachments``)."""
+        infos = tuple(
+            AttachmentInfo(new_id(), wanted.filename, wanted.content_type, file.size)
+            for wanted, file in zip(draft.attachments, files, strict=True)
+        )
+        content = MessageContent(draft.subject, draft.text, draft.html, infos)
         content_ciphertext = self.encryptor.encrypt(
             _content_binding(thread_id, message_id), content.to_bytes(), purpose=PURPOSE_CONTENT
         )
         records = tuple(
-            AttachmentRecord(aid, self.store.put(attachment_key(thread_id, message_id, aid), data))
-            for aid, data in sealed
+            AttachmentRecord(info.attachment_id, self._seal_file(thread_id, message_id, info.attachment_id, file))
+            for info, file in zip(infos, files, strict=True)
         )
         return self.store.put(content_key(thread_id, message_id), content_ciphertext), records
+
+    def _seal_file(self, thread_id: str, message_id: str, attachment_id: str, file: StagedFile) -> StoredObject:
+        binding = _attachment_binding(thread_id, message_id, attachment_id)
+        ciphertext = self.encryptor.encrypt_stream(binding, file.open(), file.size, purpose=PURPOSE_ATTACHMENT)
+        return self.store.put_stream(attachment_key(thread_id, message_id, attachment_id), ciphertext)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -87,6 +91,10 @@ class MessageVault:
         plaintext = self.encryptor.decrypt(binding, self.store.get(record.content), purpose=PURPOSE_CONTENT)
         return MessageContent.from_bytes(plaintext)
 
-    def attachment(self, record: MessageRecord, attachment: AttachmentRecord) -> bytes:
+    def attachment(self, record: MessageRecord, attachment: AttachmentRecord) -> Iterator[bytes]:
+        """The attachment's plaintext in chunks. An ``IntegrityError`` can come at any chunk, the last
+        included: whoever streams it on must then abort what they sent."""
         binding = _attachment_binding(record.thread_id, record.message_id, attachment.attachment_id)
-        return self.encryptor.decrypt(binding, self.store.get(attachment.stored), purpose=PURPOSE_ATTACHMENT)
+        body = self.store.open(attachment.stored)
+        yield from self.encryptor.decrypt_stream(binding, body, purpose=PURPOSE_ATTACHMENT)
+        body.finish()

@@ -13,7 +13,7 @@ upload id, ``attachment-<n>-name`` = the file name). Two ways to get there:
   S3 stores the file under the draft and answers with a 303 to ``/uploads/received``, a page
   that sends the browser back to the draft, which lists the draft's files as checked boxes.
   We chose this over posting files to the app because API Gateway (10 MB) and Lambda (6 MB)
-  cannot carry a 25 MB attachment, and over a "JavaScript required" notice because people on
+  cannot carry a 100 MB attachment, and over a "JavaScript required" notice because people on
   locked-down or assistive browsers must be able to attach files too. Its costs, told on the
   page: the visit to S3 reloads the page, so people upload before they write; and a file over
   the limit gets S3's own error page (the browser's Back button returns to the draft).

@@ -173,9 +173,9 @@ def remove(incoming: Incoming, services: Services, thread_id: str) -> Response:
 
 @routes.route("/threads/{thread_id}/messages/{message_id}/attachments/{attachment_id}", "GET")
 def download(incoming: Incoming, services: Services, thread_id: str, message_id: str, attachment_id: str) -> Response:
-    """A page's attachment link: served from the Object Lambda access point in a deployment (whatever the
-    size), inline in local mode. Linked without ``download``: browsers send no Accept header for those,
-    and Chalice answers a binary body only to a request that accepts one."""
+    """A page's attachment link: always through a download grant to the streaming download function,
+    whatever the size. Linked without ``download``: browsers send no Accept header for those, and
+    Chalice answers a binary body only to a request that accepts one."""
     return attachment_response(incoming, services, thread_id, message_id, attachment_id, redirect_always=True)
 
 

@@ -208,7 +208,7 @@ def attachment_response(
         return redirect(delivery.redirect_url)
     assert delivery.attachment is not None
     return Response(
-        body=delivery.attachment.data,
+        body=b"".join(delivery.attachment.chunks),  # small (inline_download_max_bytes): buffered whole
         status_code=200,
         headers={
             "Content-Type": "application/octet-stream",

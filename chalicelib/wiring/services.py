@@ -136,7 +136,7 @@ def build(settings: Settings) -> Services:
         sender=sender,
         reader=reader,
         domain_filter=domain_filter,
-        downloads=DownloadService(settings, reader, presigner),
+        downloads=DownloadService(settings, accounts, tokens, reader, audit),
         uploads=uploads,
         pickup=pickup,
         delivery=delivery,

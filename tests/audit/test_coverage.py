@@ -29,6 +29,7 @@ from tests.support import (
     mail_text,
     mime,
     sent_mail,
+    stream_download,
     upload,
 )
 
@@ -142,6 +143,13 @@ def test_every_audited_action_produces_exactly_its_records(
     steps.expect(
         ["message.downloaded"], lambda: pat.get(view["messages"][0]["attachments"][0]["url"], headers={"accept": "*/*"})
     )
+    # A page's link: the grant first, then the streaming download function streams (and audits) it.
+    page_link = "/threads/{}/messages/{}/attachments/{}".format(
+        thread_id, view["messages"][0]["message_id"], view["messages"][0]["attachments"][0]["attachment_id"]
+    )
+    granted = steps.expect(["message.download_granted"], lambda: pat.get(page_link))
+    secrets.append(granted.header("location").rsplit("/", 1)[1])
+    steps.expect(["message.downloaded"], lambda: stream_download(granted.header("location"), gateway.stack.services()))
     steps.expect(
         ["message.sent", "message.replied", "message.delivered_tls"],
         lambda: pat.post(f"/api/threads/{thread_id}/messages", json_body={"text": REPLY}),

@@ -1,4 +1,5 @@
-"""Attachments up to 25 MB per message through presigned uploads; anything bigger is refused and removed."""
+"""Attachments up to 100 MB per message (the default) through presigned uploads, streamed into the
+encrypted store and out again; anything bigger is refused and removed."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 import requests
 
 from tests.conftest import Conversation
-from tests.support import fetch_attachment, upload
+from tests.support import all_s3_objects, fetch_attachment, upload
 
-LIMIT = 25 * 1024 * 1024
+LIMIT = 100 * 1024 * 1024
 
 
 def staged_versions(stack: Any) -> list[Any]:
@@ -19,7 +20,9 @@ def staged_versions(stack: Any) -> list[Any]:
     return listing.get("Versions", []) + listing.get("DeleteMarkers", [])
 
 
-def test_an_attachment_of_exactly_twenty_five_megabytes_arrives_intact(conversation: Conversation, stack: Any) -> None:
+def test_an_attachment_of_exactly_one_hundred_megabytes_streams_in_and_out_intact(
+    conversation: Conversation, stack: Any
+) -> None:
     data = os.urandom(LIMIT)
     upload_id = upload(conversation.associate, data)
     sent = conversation.associate.post(
@@ -30,14 +33,20 @@ def test_an_attachment_of_exactly_twenty_five_megabytes_arrives_intact(conversat
     assert staged_versions(stack) == []
     attachment = conversation.thread()["messages"][-1]["attachments"][0]
     assert attachment["size"] == LIMIT
+    stored = stack.services().threads.messages(conversation.thread_id)[-1].attachments[0].stored
+    assert stored.size > LIMIT  # ciphertext, in parts of a multipart upload
     downloaded = fetch_attachment(conversation.partner, attachment["url"], stack.services())
     assert hashlib.sha256(downloaded).digest() == hashlib.sha256(data).digest()
+    # No object or version in any bucket holds the plaintext (a sample from its start, middle and end).
+    samples = [data[:64], data[LIMIT // 2 : LIMIT // 2 + 64], data[-64:]]
+    for bucket, key, body in all_s3_objects(stack.client("s3")):
+        assert not any(sample in body for sample in samples), (bucket, key)
 
 
 def test_one_byte_more_is_refused_before_upload_with_413(conversation: Conversation, stack: Any) -> None:
     reply = conversation.associate.post("/api/uploads", json_body={"size": LIMIT + 1})
     assert reply.status == 413
-    assert reply.json["error"] == "payload_too_large" and "25 MB" in reply.json["message"]
+    assert reply.json["error"] == "payload_too_large" and "100 MB" in reply.json["message"]
     assert staged_versions(stack) == []
 
 

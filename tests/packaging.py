@@ -1,0 +1,67 @@
+"""The deployable template, built as `make package` builds it: Chalice's SAM template merged with
+infra/template.yaml (``chalice package --merge-template``). Used once per test session through the
+``merged_package`` fixture (tests/conftest.py) by the cfn-lint test and the role tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class MergedPackage:
+    directory: Path  # sam.yaml and deployment.zip
+    template: dict[str, Any]
+
+    @property
+    def sam(self) -> Path:
+        return self.directory / "sam.yaml"
+
+    @property
+    def deployment_zip(self) -> Path:
+        return self.directory / "deployment.zip"
+
+
+def build_package(work: Path) -> MergedPackage:
+    """Run ``chalice package --stage prod`` on a copy of the app in ``work``; the merged template, parsed."""
+    # Chalice builds the deployment zip with the requirements; the template does not
+    # depend on them, so an empty requirements file keeps this fast and offline.
+    project = work / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "app.py", project)
+    shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / ".chalice", project / ".chalice", ignore=shutil.ignore_patterns("deployments"))
+    (project / "requirements.txt").write_text("")
+    out = work / "out"
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    subprocess.run(
+        [
+            str(BIN / "chalice"),
+            "package",
+            "--stage",
+            "prod",
+            "--template-format",
+            "yaml",
+            "--merge-template",
+            str(ROOT / "infra" / "template.yaml"),
+            str(out),
+        ],
+        cwd=project,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    template = yaml.load((out / "sam.yaml").read_text(), Loader=yaml.SafeLoader)
+    return MergedPackage(out, template)
