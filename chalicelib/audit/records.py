@@ -45,6 +45,8 @@ class AuditEvent(StrEnum):
     ACCOUNT_UNLOCKED = "account.unlocked"
     ACCOUNT_TERMINATED = "account.terminated"
     ACCOUNT_REENABLED = "account.reenabled"  # a disabled associate invited again, with no password kept
+    # operations
+    TABLE_RESTORED = "admin.table_restored"  # a table made again what a restored copy of it holds
     # passwords (event names, not passwords)
     PASSWORD_SET = "password.set"  # noqa: S105 - the first password, chosen from an invitation or pickup link
     PASSWORD_CHANGED = "password.changed"  # noqa: S105

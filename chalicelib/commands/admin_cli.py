@@ -10,6 +10,7 @@ stack, associates and break-glass (emergency access) accounts.
     sealpost-admin --stack sealpost enable alice@plan.example        # invited again, no old password
     sealpost-admin --stack sealpost break-glass create break-glass@plan.example
     sealpost-admin --stack sealpost break-glass rotate break-glass@plan.example
+    sealpost-admin --stack sealpost restore-table threads --from sealpost-threads-restored --yes
     sealpost-admin --env-file .local/env.json list                   # `make run`'s stand-in: make admin ARGS=list
 
 ``--stack`` reads the settings from the stack's API function (region from ``--region`` or boto3's
@@ -37,6 +38,7 @@ from chalicelib import aws_clients
 from chalicelib.accounts.directory import Invited, Operator
 from chalicelib.accounts.model import Account, Role, Status
 from chalicelib.commands import stacks
+from chalicelib.commands.restore import TABLES, TableRestore
 from chalicelib.commands.stacks import ClientFactory, StackEnvironment
 from chalicelib.errors import SealpostError, ServiceUnavailable
 from chalicelib.settings import Settings
@@ -89,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     glass.add_parser("rotate", help="a new passphrase, printed once; the old one stops working").add_argument(
         "username"
     )
+    restore = commands.add_parser(
+        "restore-table", help="make a table of the stack hold exactly what a restored copy of it holds"
+    )
+    restore.add_argument("table", choices=sorted(TABLES), help="which of the stack's tables")
+    restore.add_argument("--from", dest="source", required=True, help="the table DynamoDB restored into")
+    restore.add_argument("--yes", action="store_true", help="confirm: items the restored copy lacks are deleted")
     return parser
 
 
@@ -134,6 +142,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, clients: ClientFact
     directory = services.directory
     where = source.description
     again = f"{PROG} --stack {args.stack}" if args.stack else f"{PROG} --env-file {args.env_file}"
+    if args.command == "restore-table":
+        return _restore(args, services, operator, out, err, clients)
     if args.command == "list":
         role = Role(args.role) if args.role else None
         status = Status(args.status) if args.status else None
@@ -178,6 +188,32 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, clients: ClientFact
         f"\n    {made.passphrase}\n\n"
         "Every sign-in with this account is audited as signin.break_glass; review with\n"
         "    sealpost-audit search --event signin.break_glass",
+        file=out,
+    )
+    return 0
+
+
+def _restore(
+    args: argparse.Namespace,
+    services: Services,
+    operator: Operator,
+    out: TextIO,
+    err: TextIO,
+    clients: ClientFactory,
+) -> int:
+    target = getattr(services.settings, TABLES[args.table])
+    if not args.yes:
+        print(
+            f"{PROG}: restore-table overwrites {target} with {args.source} and deletes what {args.source} lacks; "
+            "freeze writes first (README, Restore) and add --yes to go on.",
+            file=err,
+        )
+        return 1
+    client = clients("dynamodb", services.settings.region)
+    restored = TableRestore(client, services.audit).restore(operator, args.source, target)
+    print(
+        f"{target} now holds the {restored.written} items of {args.source}; {restored.deleted} items it had "
+        "beyond them were deleted.",
         file=out,
     )
     return 0

@@ -35,3 +35,26 @@ def test_make_bench_measures_attachment_memory_that_stays_flat_and_within_256_mb
         assert large <= 256, (case, large)
         # Streaming: four times the file is not four times the memory.
         assert large < small + 16, (case, small, large)
+
+
+def test_every_function_has_memory_for_its_measured_peak_with_headroom() -> None:
+    """The template's MemorySize: at least twice what `make bench` measures (at rest + the peak rise
+    of what the function does with a 100 MB attachment), and 256 MB for any function."""
+    from devtools import bench_memory
+    from devtools.provision import load_template
+
+    resources = load_template()["Resources"]
+    at_rest = {label: bench_memory.baseline_mib(module) for label, module in bench_memory.FUNCTION_CODE.items()}
+    app_at_rest, download_at_rest = at_rest.values()
+    needs = {
+        # the API encrypts uploads into the store and serves small files inline
+        "APIHandler": app_at_rest + max(bench_memory.measure(c, 100) for c in ("encrypt", "decrypt")),
+        "AttachmentDownload": download_at_rest + bench_memory.measure("download", 100),
+        # these stream nothing large: the code at rest
+        "HandleDeliveryEvents": app_at_rest,
+        "WriteAuditDigests": app_at_rest,
+        "RouteInboundMail": app_at_rest,
+    }
+    for function, peak in needs.items():
+        memory = resources[function]["Properties"]["MemorySize"]
+        assert memory >= max(256, 2 * peak), (function, memory, peak)
