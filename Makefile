@@ -5,16 +5,33 @@ VENV := .venv
 BIN := $(VENV)/bin
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# `make package` builds with the runtime packages and Chalice only, not the test tool chain.
+PACKAGE_VENV := .venv-package
+PACKAGE_STAMP := $(PACKAGE_VENV)/.installed
+# checkov pins its own boto3 and friends: its own environment, so they never move the app's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+STACK ?= sealpost
 # Debian packages the tests need (the browser for the page tests).
 APT_PACKAGES := chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test test-fast bench lint mail send-mail package system-packages clean audit admin
 
-$(VENV_STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(VENV_STAMP): requirements.txt requirements-package.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(PACKAGE_STAMP): requirements.txt requirements-package.txt
+	test -x $(PACKAGE_VENV)/bin/python || $(PYTHON) -m venv $(PACKAGE_VENV)
+	$(PACKAGE_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-package.txt
+	touch $@
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -33,10 +50,10 @@ run: $(VENV_STAMP)
 	$(BIN)/python -m devtools.run_local
 
 ## Run the whole test suite (installs the venv, npm test peers and Debian packages first).
-test: $(VENV_STAMP) $(NODE_STAMP) system-packages
+test: $(VENV_STAMP) $(CHECKOV_STAMP) $(NODE_STAMP) system-packages
 	$(BIN)/python -m pytest
 
-## The inner loop: every test but the real browser, `make run`, `make bench`, cfn-lint and mypy.
+## The inner loop: every test but the real browser, `make run`, `make bench`, cfn-lint, checkov and mypy.
 test-fast: $(VENV_STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
@@ -59,10 +76,15 @@ send-mail: $(VENV_STAMP)
 	$(BIN)/python -m devtools.send_mail --to "$(TO)" $(if $(filter command line environment,$(origin CC)),--cc "$(CC)") $(if $(FROM),--from "$(FROM)") \
 	  $(if $(SUBJECT),--subject "$(SUBJECT)") $(if $(BODY),--body "$(BODY)") $(if $(ATTACH),--attach "$(ATTACH)")
 
-## The deployable CloudFormation template (Chalice's SAM template merged with infra/template.yaml).
-package: $(VENV_STAMP)
-	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $${STAGE:-prod} \
+## The deployable CloudFormation template (Chalice's SAM template merged with infra/template.yaml),
+## for the stack to deploy: make package STACK=sealpost-prod (the name is checked first).
+package:
+	@$(PYTHON) -m devtools.stack_name "$(STACK)"
+	@$(MAKE) --no-print-directory $(PACKAGE_STAMP)
+	rm -rf build/package
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(PACKAGE_VENV)/bin/chalice package --stage $${STAGE:-prod} \
 	  --merge-template infra/template.yaml build/package
+	@echo "Template and code in build/package; deploy them as the stack $(STACK) (README, Deploying, step 4)."
 
 ## Review the audit trail of a running `make run`, e.g. make audit ARGS='search --event signin.failed'.
 audit: $(VENV_STAMP)
@@ -79,4 +101,4 @@ admin: $(VENV_STAMP)
 	  $(BIN)/sealpost-admin --env-file .local/env.json $(ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PACKAGE_VENV) $(CHECKOV_VENV) node_modules build .pytest_cache .mypy_cache .ruff_cache

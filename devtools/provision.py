@@ -29,7 +29,7 @@ __all__ = ["CREATORS", "NOT_LOCAL", "ROOT", "TEMPLATE", "Provisioned", "Provisio
 # Types that are not created locally, and why. Their content is checked by the template
 # tests (tests/test_infra.py) and by cfn-lint instead.
 NOT_LOCAL = {
-    "AWS::ApiGateway::GatewayResponse": "API Gateway is played by `chalice local`",
+    "AWS::Serverless::Api": "API Gateway is played by `chalice local` (these entries add to Chalice's API)",
     # Roles are not made, but references to their ARNs (key policies, bucket replication)
     # resolve to the ARN the role would have.
     "AWS::IAM::Role": "moto does not enforce IAM",
@@ -190,10 +190,8 @@ def _s3_bucket(p: Provisioner, name: str, props: dict[str, Any]) -> None:
     if encryption:
         rules = [
             {
-                "ApplyServerSideEncryptionByDefault": {
-                    "SSEAlgorithm": r["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
-                    "KMSMasterKeyID": r["ServerSideEncryptionByDefault"].get("KMSMasterKeyID"),
-                },
+                # KMSMasterKeyID only with aws:kms (the access-log bucket uses S3's own keys).
+                "ApplyServerSideEncryptionByDefault": dict(r["ServerSideEncryptionByDefault"]),
                 "BucketKeyEnabled": r.get("BucketKeyEnabled", False),
             }
             for r in encryption["ServerSideEncryptionConfiguration"]

@@ -1,9 +1,11 @@
 """The deployable template, built as `make package` builds it: Chalice's SAM template merged with
-infra/template.yaml (``chalice package --merge-template``). Used once per test session through the
-``merged_package`` fixture (tests/conftest.py) by the cfn-lint test and the role tests."""
+infra/template.yaml (``chalice package --merge-template``), and its plain CloudFormation form
+(devtools/sam_translate.py). Used once per test session through the ``merged_package`` fixture
+(tests/conftest.py) by the cfn-lint, checkov and role tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from devtools.sam_translate import translate
 from tests.support import ROOT
 
 BIN = Path(sys.executable).parent
@@ -31,6 +34,11 @@ class MergedPackage:
     @property
     def deployment_zip(self) -> Path:
         return self.directory / "deployment.zip"
+
+    @property
+    def translated(self) -> Path:
+        """The template after CloudFormation's SAM transform (no AWS::Serverless::* left)."""
+        return self.directory / "translated.json"
 
 
 def build_package(work: Path) -> MergedPackage:
@@ -64,4 +72,5 @@ def build_package(work: Path) -> MergedPackage:
         timeout=300,
     )
     template = yaml.load((out / "sam.yaml").read_text(), Loader=yaml.SafeLoader)
+    (out / "translated.json").write_text(json.dumps(translate(template), indent=1))
     return MergedPackage(out, template)
