@@ -21,6 +21,15 @@ from tests.support import ROOT
 
 BIN = Path(sys.executable).parent
 
+# Each function of the stack and the role it runs as (infra/template.yaml).
+FUNCTION_ROLES = {
+    "APIHandler": "ApiHandlerRole",
+    "RouteInboundMail": "RouteInboundMailRole",
+    "HandleDeliveryEvents": "HandleDeliveryEventsRole",
+    "AttachmentDownload": "AttachmentDownloadRole",
+    "WriteAuditDigests": "AuditDigestRole",
+}
+
 
 @dataclass(frozen=True)
 class MergedPackage:

@@ -29,7 +29,7 @@ from chalicelib.audit.records import (
 )
 from chalicelib.settings import Settings, Spec, specs
 from devtools.provision import CREATORS, NOT_LOCAL, Provisioner, load_template
-from tests.packaging import BIN
+from tests.packaging import BIN, FUNCTION_ROLES
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = load_template()
@@ -411,13 +411,6 @@ def test_the_digest_period_parameter_allows_exactly_the_supported_lengths() -> N
 
 # --- one role per function, and what no role may do -----------------------------------------
 
-FUNCTION_ROLES = {
-    "APIHandler": "ApiHandlerRole",
-    "RouteInboundMail": "RouteInboundMailRole",
-    "HandleDeliveryEvents": "HandleDeliveryEventsRole",
-    "AttachmentDownload": "AttachmentDownloadRole",
-    "WriteAuditDigests": "AuditDigestRole",
-}
 KEYS = ("DataKey", "AuditSigningKey", "BackupKey")
 CRYPTOGRAPHIC = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt", "kms:GenerateDataKey", "kms:Sign", "kms:Verify")
 
@@ -751,3 +744,19 @@ def test_the_functions_get_no_parameter_or_variable_that_the_settings_ignore() -
                 problems.append(f"{name}: Globals {variable} refers to {ref}, but the setting names {spec.parameter}")
     assert not problems, "\n".join(problems)
     assert len(TEMPLATE["Parameters"]) <= 200  # CloudFormation's limit
+
+
+def test_the_readme_configuration_table_shows_each_parameters_default() -> None:
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith("| `") and line.count("|") >= 5
+    ]
+    shown = {row[0].strip("`"): row[2] for row in rows if row[0].strip("`") in TEMPLATE["Parameters"]}
+    assert {"MaxAttachmentBytes", "LockoutThreshold", "MessageRetentionDays"} <= set(shown)
+    problems = [
+        f"README shows {name} = {default}, the template {TEMPLATE['Parameters'][name]['Default']!r}"
+        for name, default in shown.items()
+        if default.startswith("`") and default.strip("`") != str(TEMPLATE["Parameters"][name].get("Default"))
+    ]
+    assert not problems, "\n".join(problems)

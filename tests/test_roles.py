@@ -18,14 +18,8 @@ from typing import Any
 import pytest
 
 from devtools.intrinsics import Provisioned, Resolver
+from tests.packaging import FUNCTION_ROLES
 
-FUNCTION_ROLES = {
-    "APIHandler": "ApiHandlerRole",
-    "RouteInboundMail": "RouteInboundMailRole",
-    "HandleDeliveryEvents": "HandleDeliveryEventsRole",
-    "AttachmentDownload": "AttachmentDownloadRole",
-    "WriteAuditDigests": "AuditDigestRole",
-}
 OTHER_ROLES = {"BackupRole", "ReplicationRole"}
 SAMPLE_PARAMETERS = {
     "MailDomain": "plan.example",

@@ -99,22 +99,20 @@ class MessageStore:
 
     def open(self, stored: StoredObject) -> VerifiedBody:
         """The ciphertext as a stream; ``VerifiedBody.finish`` compares it with the record at its end."""
-        try:
-            response = self.s3_factory().get_object(Bucket=self.bucket, Key=stored.key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise IntegrityError() from None
-            log.warning("message store read failed", extra={"error": type(exc).__name__})
-            raise StorageUnavailable(_READ_UNAVAILABLE) from None
-        except BotoCoreError as exc:
-            log.warning("message store unreachable", extra={"error": type(exc).__name__})
-            raise StorageUnavailable(_READ_UNAVAILABLE) from None
-        return VerifiedBody(response["Body"], stored)
+        return VerifiedBody(self._fetch(stored, whole=False), stored)
 
     def get(self, stored: StoredObject) -> bytes:
         """The ciphertext, after checking it is byte for byte what the record says."""
+        body: bytes = self._fetch(stored, whole=True)
+        if len(body) != stored.size or sha256_hex(body) != stored.sha256:
+            raise IntegrityError()
+        return body
+
+    def _fetch(self, stored: StoredObject, *, whole: bool) -> Any:
+        """The object's bytes (``whole``) or its body as a stream; a missing object is tampering."""
         try:
-            body: bytes = self.s3_factory().get_object(Bucket=self.bucket, Key=stored.key)["Body"].read()
+            body = self.s3_factory().get_object(Bucket=self.bucket, Key=stored.key)["Body"]
+            return body.read() if whole else body
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise IntegrityError() from None
@@ -123,9 +121,6 @@ class MessageStore:
         except BotoCoreError as exc:
             log.warning("message store unreachable", extra={"error": type(exc).__name__})
             raise StorageUnavailable(_READ_UNAVAILABLE) from None
-        if len(body) != stored.size or sha256_hex(body) != stored.sha256:
-            raise IntegrityError()
-        return body
 
 
 class VerifiedBody:
