@@ -1,16 +1,21 @@
 """Outgoing mail through SES v2.
 
 Every header of an outgoing mail is built here from parsed values, never copied
-from input, and stripped of control characters, so no caller can inject a header.
+from input, and stripped of control characters (encoded words decoded first: ``header_text``),
+so no caller can inject a header. Before a mail leaves, its bytes are parsed back and must hold
+exactly the headers that were set, each on one line (``check_headers``); else it is not sent.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
@@ -19,9 +24,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import clock
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.templating import render_html, render_text
-from chalicelib.text import one_line
+from chalicelib.text import header_text
 
 log = logging.getLogger(__name__)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a header's decoded value: one line (tabs may fold)
 
 
 class MailNotSent(ServiceUnavailable):
@@ -31,7 +37,7 @@ class MailNotSent(ServiceUnavailable):
 
 def address(addr_spec: str, display_name: str = "") -> Address:
     local, _, domain = addr_spec.partition("@")
-    return Address(display_name=one_line(display_name, 100), username=local, domain=domain)
+    return Address(display_name=header_text(display_name, 100), username=local, domain=domain)
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class Mailer:
         message["To"] = address(mail.to, mail.to_name)
         if mail.reply_to:
             message["Reply-To"] = address(mail.reply_to)
-        message["Subject"] = one_line(mail.subject)
+        message["Subject"] = header_text(mail.subject)
         message["Date"] = format_datetime(clock.now())
         message["Message-ID"] = make_msgid(domain=self.sender.partition("@")[2])
         message["Auto-Submitted"] = "auto-generated"
@@ -89,10 +95,12 @@ class Mailer:
         tags: dict[str, str] | None = None,
     ) -> str:
         """Send a fully built message to ``destinations``; returns the SES message id or raises ``MailNotSent``."""
+        raw = message.as_bytes()
+        check_headers(message, raw)
         request: dict[str, Any] = {
             "FromEmailAddress": sender or self.sender,
             "Destination": {"ToAddresses": destinations},
-            "Content": {"Raw": {"Data": message.as_bytes()}},
+            "Content": {"Raw": {"Data": raw}},
         }
         if configuration_set:
             request["ConfigurationSetName"] = configuration_set
@@ -104,3 +112,15 @@ class Mailer:
             log.warning("mail not sent", extra={"error": type(exc).__name__})
             raise MailNotSent() from None
         return str(response["MessageId"])
+
+
+def check_headers(message: EmailMessage, raw: bytes) -> None:
+    """``raw`` read back as a receiving server would: the same top-level headers, in the same order,
+    none holding a line break or control character once decoded. Anything else is not sent
+    (fail closed): it would mean a header value wrote a header of its own."""
+    parsed = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+    names = [name.lower() for name in parsed]
+    decoded = [str(value) for value in parsed.values()]
+    if names != [name.lower() for name in message] or any(_CONTROL.search(value) for value in decoded):
+        log.warning("mail refused: its headers do not read back as built", extra={"headers": len(names)})
+        raise MailNotSent()

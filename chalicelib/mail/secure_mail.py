@@ -18,7 +18,7 @@ from chalicelib.limits import MAX_FILENAME, MAX_SUBJECT
 from chalicelib.mail.mailer import Mailer, address
 from chalicelib.mail.people import Person, display
 from chalicelib.settings import Settings
-from chalicelib.text import one_line
+from chalicelib.text import header_text
 
 SECURE_TAG = "[Secure]"
 
@@ -45,7 +45,7 @@ class Sent:
 
 
 def secure_subject(subject: str) -> str:
-    clean = one_line(subject, MAX_SUBJECT)
+    clean = header_text(subject, MAX_SUBJECT)
     return clean if clean.lower().startswith(SECURE_TAG.lower()) else f"{SECURE_TAG} {clean}".strip()
 
 
@@ -85,10 +85,10 @@ class TlsDelivery:
         message["Date"] = format_datetime(clock.now())
         message["Message-ID"] = make_msgid(domain=self.settings.mail_from.partition("@")[2])
         if in_reply_to:
-            reference = "<" + one_line(in_reply_to, 250).strip("<>") + ">"
+            reference = "<" + header_text(in_reply_to, 250).strip("<>") + ">"
             message["In-Reply-To"] = reference
             message["References"] = reference
-        message["X-Sealpost-Reference"] = one_line(reference_code, 40)
+        message["X-Sealpost-Reference"] = header_text(reference_code, 40)
         message.set_content(content.text or "")
         if content.html:
             message.add_alternative(content.html, subtype="html")
@@ -98,7 +98,7 @@ class TlsDelivery:
                 file.data,
                 maintype=maintype or "application",
                 subtype=subtype or "octet-stream",
-                filename=one_line(file.filename, MAX_FILENAME) or "attachment",
+                filename=header_text(file.filename, MAX_FILENAME) or "attachment",
             )
         return message
 

@@ -30,7 +30,12 @@ ODD_ATTACHMENTS = {
     "text": "t",
     "attachments": [{"upload_id": "x" * 22, "filename": "f"}, 5],
 }
+BODILESS = {("DELETE", "/api/session")}
+# Every field the routes read, each holding a lone surrogate (valid JSON, no valid text).
+SURROGATES = json.dumps({name: "x\udc80" for name in [*WRONG_TYPES, "csrf_token", "next"]}).encode()
 BODIES: list[tuple[dict[str, str], bytes]] = [
+    ({"content-type": "application/json"}, SURROGATES),
+    ({"content-type": "application/x-www-form-urlencoded"}, b"csrf_token=x&text=%ED%A0%80&subject=%ED%B2%80"),
     ({"content-type": "application/json"}, b"{}"),
     ({"content-type": "application/json"}, json.dumps(WRONG_TYPES).encode()),
     ({"content-type": "application/json"}, json.dumps(ODD_ATTACHMENTS).encode()),
@@ -51,10 +56,12 @@ def test_no_route_answers_hostile_input_with_a_server_error(
                 continue  # the catch-all 404 routes
             values = [*PATH_VALUES, conversation.thread_id] if "thread" in path else PATH_VALUES
             for method in methods:
+                # Signing out (DELETE /api/session) reads no body: it rightly answers any.
+                ignores_body = (method, path) in BODILESS
                 for value in values:
                     concrete = re.sub(r"\{[^}]+\}", value, path)
                     for headers, body in BODIES if method != "GET" else [({}, b"")]:
                         reply = web.request(method, concrete, headers={"accept": "*/*", **headers}, body=body)
-                        if reply.status >= 500:
+                        if reply.status >= 500 or (body == SURROGATES and reply.status < 400 and not ignores_body):
                             failures.append((method, concrete[:60], reply.status, body[:40]))
     assert failures == []

@@ -19,6 +19,7 @@ from chalice.app import Request
 from chalicelib.accounts.signin import MAX_PASSWORD_INPUT
 from chalicelib.audit.records import RequestInfo
 from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from chalicelib.text import is_valid_text
 
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 50
@@ -133,6 +134,7 @@ class Incoming:
             raise InvalidRequest("The request body is not valid JSON.") from None
         if not isinstance(value, dict):
             raise InvalidRequest("The request body must be a JSON object.")
+        _require_valid_text(value)
         return value
 
     def form(self) -> dict[str, str]:
@@ -161,6 +163,30 @@ class Incoming:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _require_valid_text(value: Any, field_name: str | None = None) -> None:
+    """400 for a string anywhere in a JSON value (keys included) that is not valid text."""
+    if isinstance(value, str):
+        if not is_valid_text(value):
+            where = f"The field '{field_name}'" if field_name else "The request body"
+            raise InvalidRequest(
+                f"{where} holds a character that is not valid text (a lone UTF-16 surrogate).", field=field_name
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _require_valid_text(key, field_name)
+            _require_valid_text(item, field_name or key)
+    elif isinstance(value, list):
+        for item in value:
+            _require_valid_text(item, field_name)
+
+
+def require_valid_parameters(values: dict[str, str], what: str) -> None:
+    """400 when a path or query parameter is not valid text (API Gateway decodes %ED%A0%80 to a surrogate)."""
+    for name, value in values.items():
+        if not (is_valid_text(str(name)) and is_valid_text(str(value))):
+            raise InvalidRequest(f"The {what} holds a character that is not valid text.")
 
 
 def text_field(body: dict[str, Any], name: str, *, required: bool = True, max_length: int = 1000) -> str | None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from chalice.app import Blueprint, ChaliceUnhandledError, Response
 
-from chalicelib.web.http.incoming import Incoming, current_request
+from chalicelib.web.http.incoming import Incoming, current_request, require_valid_parameters
 from chalicelib.wiring.services import Services
 
 Handler = Callable[..., Response]
@@ -81,6 +81,8 @@ def _view(handler: Handler, services: ServicesProvider) -> Callable[..., Respons
     def view(**parameters: str) -> Response:
         try:
             incoming: Incoming = current_request()
+            require_valid_parameters(parameters, "address")
+            require_valid_parameters(dict(incoming.request.query_params or {}), "query string")
             return handler(incoming, services(), **parameters)
         except Exception as exc:
             raise Escalated(exc) from exc

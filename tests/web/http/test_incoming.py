@@ -59,6 +59,24 @@ def test_invalid_utf8_is_a_400(web: WebClient) -> None:
 @pytest.mark.parametrize(
     ("body", "field"),
     [
+        (b'{"username": "bob-123456", "password": "pass\\ud800word"}', "password"),
+        (b'{"username": "\\udfffbob", "password": "x"}', "username"),
+        (b'{"username": "bob-123456", "password": "x", "extra": {"deep": ["\\udc80"]}}', "extra"),
+        (b'{"\\ud800": "x", "username": "bob-123456"}', None),
+    ],
+)
+def test_a_lone_surrogate_anywhere_in_a_json_body_is_a_400_naming_the_field(
+    web: WebClient, body: bytes, field: str | None
+) -> None:
+    # Valid JSON and valid UTF-8, but "\ud800" decodes to a character no UTF-8 can hold.
+    reply = sign_in_raw(web, body)
+    assert_clear_error(reply, 400, "invalid_request")
+    assert reply.json["field"] == field and "not valid text" in reply.json["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
         ({"password": "something long"}, "username"),
         ({"username": "", "password": "something long"}, "username"),
         ({"username": "   ", "password": "something long"}, "username"),

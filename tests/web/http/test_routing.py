@@ -3,6 +3,7 @@ and the services passed in, and every exception reaches the edge, which answers 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -77,3 +78,57 @@ def test_an_unexpected_error_is_a_plain_500_without_its_text(client: Client, cap
     assert b"Maria" not in reply.body and b"Traceback" not in reply.body
     assert "Maria" not in caplog.text
     assert reply.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def _gateway_event(path_parameters: dict[str, str], query: dict[str, str] | None = None) -> dict[str, Any]:
+    """An API Gateway proxy event as Lambda delivers it (parameters already percent-decoded)."""
+    path = "/api/things/{thing_id}/parts/{part}"
+    return {
+        "resource": path,
+        "path": path.format(**path_parameters),
+        "httpMethod": "GET",
+        "headers": {"accept": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {"resourcePath": path, "httpMethod": "GET", "requestId": "r-1", "path": "/api" + path},
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("path_parameters", "query", "where"),
+    [
+        ({"thing_id": "\ud800", "part": "p2"}, None, "address"),  # %ED%A0%80 decoded one way
+        ({"thing_id": "t1", "part": "p\udfff"}, None, "address"),
+        ({"thing_id": "t1", "part": "p2"}, {"next": "/threads\udc80"}, "query string"),
+    ],
+)
+def test_a_path_or_query_parameter_that_is_not_valid_text_is_a_400_before_the_handler(
+    path_parameters: dict[str, str], query: dict[str, str] | None, where: str
+) -> None:
+    app = Chalice(app_name="routing-test")
+    app.register_middleware(Edge(lambda: SERVICES), "http")
+    app.register_blueprint(routes.blueprint(lambda: SERVICES))
+    seen.clear()
+    answer = app(_gateway_event(path_parameters, query), None)
+    assert answer["statusCode"] == 400, answer
+    body = json.loads(answer["body"])
+    assert (
+        body["error"] == "invalid_request"
+        and f"The {where} holds a character that is not valid text" in body["message"]
+    )
+    assert seen == []  # the handler never ran
+
+
+def test_parameters_in_any_script_reach_the_handler() -> None:
+    app = Chalice(app_name="routing-test")
+    app.register_middleware(Edge(lambda: SERVICES), "http")
+    app.register_blueprint(routes.blueprint(lambda: SERVICES))
+    seen.clear()
+    answer = app(_gateway_event({"thing_id": "t\u00fc1", "part": "\u65e5\u672c"}, {"q": "caf\u00e9"}), None)
+    assert answer["statusCode"] == 200, answer
+    assert seen[0][2] == {"thing_id": "t\u00fc1", "part": "\u65e5\u672c"}
