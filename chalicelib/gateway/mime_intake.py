@@ -193,6 +193,11 @@ class _PartFactory:
         return EmailMessage(policy=policy)
 
 
+# A CR not followed by LF, or an LF not preceded by CR.
+_STRAY_IN_CRLF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+_HEADER_SCAN = 64 * 1024  # as much as the headers may hold (Limits)
+
+
 def parse_mail(raw: bytes, limits: Limits | None = None, *, ignore: Iterable[str] = ()) -> InboundMail:
     """Parse ``raw`` MIME into an ``InboundMail`` or raise ``MailRefused``. Never raises anything else.
 
@@ -215,7 +220,22 @@ def parse_mail(raw: bytes, limits: Limits | None = None, *, ignore: Iterable[str
         raise MailRefused(RefusalReason.MALFORMED) from None
 
 
+def _one_line_ending(raw: bytes) -> bytes:
+    """``raw`` with its header section's stray line breaks made spaces: a CR without its LF (and, in
+    CRLF mail, an LF without its CR) ends no line. Python's parser would end a header there, so a
+    Subject holding one could add a Bcc: recipient. The body is left as it came."""
+    # Mail from SES comes with CRLF; a header section holding any CRLF is read as CRLF mail.
+    crlf = b"\r\n" in raw[:_HEADER_SCAN]
+    blank = b"\r\n\r\n" if crlf else b"\n\n"
+    found = raw.find(blank)
+    end = len(raw) if found < 0 else found + len(blank)
+    head = raw[:end]
+    cleaned = _STRAY_IN_CRLF.sub(b" ", head) if crlf else head.replace(b"\r", b" ")
+    return raw if cleaned == head else cleaned + raw[end:]  # (a copy of the body only when needed)
+
+
 def _parse(raw: bytes, limits: Limits) -> EmailMessage:
+    raw = _one_line_ending(raw)
     factory = _PartFactory(limits.max_parts)
     parser = BytesFeedParser(factory, policy=_POLICY)
     factory.count = 0  # the parser calls the factory once to try it

@@ -457,3 +457,35 @@ def test_a_receipt_of_the_wrong_shape_is_refused(bad: Any) -> None:
     with pytest.raises(MailRefused) as caught:
         check_receipt(bad)
     assert caught.value.reason is RefusalReason.RECEIPT_INCOMPLETE
+
+
+RAW_HEAD = (
+    b"From: Alice <alice@plan.example>\r\n"
+    b"To: bo@clinic.example\r\n"
+    b"Subject: Lab results{stray}Bcc: thief@evil.example\r\n"
+    b"Message-ID: <m1@plan.example>\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"Body line one\r\nline two\r\n"
+)
+
+
+@pytest.mark.parametrize("stray", [b"\r", b"\n", b"\r\r"])
+def test_a_stray_cr_or_lf_inside_a_header_line_ends_no_header(stray: bytes) -> None:
+    mail = parse_mail(RAW_HEAD.replace(b"{stray}", stray))
+    assert mail.recipients == ("bo@clinic.example",)  # no smuggled Bcc: recipient
+    assert one_line(mail.subject) == "Lab results Bcc: thief@evil.example"
+    assert mail.message_id == "m1@plan.example" and mail.text == "Body line one\r\nline two\r\n"
+
+
+def test_mail_with_unix_line_endings_still_reads_whole_and_a_bare_cr_is_a_space() -> None:
+    raw = RAW_HEAD.replace(b"{stray}", b"\r").replace(b"\r\n", b"\n")
+    mail = parse_mail(raw)
+    assert mail.recipients == ("bo@clinic.example",)
+    assert one_line(mail.subject) == "Lab results Bcc: thief@evil.example"
+    assert mail.text == "Body line one\nline two\n"
+
+
+def test_a_bare_cr_in_the_body_is_left_as_it_came() -> None:
+    raw = RAW_HEAD.replace(b"{stray}", b" ").replace(b"line two", b"line\rtwo")
+    assert parse_mail(raw).text == "Body line one\r\nline\rtwo\r\n"

@@ -293,6 +293,18 @@ def test_a_subject_that_tries_header_injection_stays_one_line(gateway: Gateway, 
     assert "thief@evil.test" not in json.dumps(request.get("Destination"))
 
 
+def test_a_bare_cr_in_a_raw_subject_line_adds_no_recipient(gateway: Gateway, associate: Any) -> None:
+    gateway.inbound(
+        mime("bob@good.test", subject="placeholder", body=HARMLESS).replace(
+            b"Subject: placeholder", b"Subject: Claim status\rBcc: thief@evil.test"
+        )
+    )
+    sent = json.dumps([r.get("Destination") for r in gateway.sent()])
+    assert "thief@evil.test" not in sent and "bob@good.test" in sent
+    (request,) = gateway.sent(configuration_set=gateway.tls_set)
+    assert raw_of(request)["Bcc"] is None
+
+
 # --- no PHI in notifications or logs -------------------------------------------------------------
 
 
