@@ -58,10 +58,20 @@ class ThreadRepository(TableStore):
             self.table.put_item(Item=delivery.to_item())
 
     def remember_mail_ids(self, thread_id: str, mail_ids: Iterable[str]) -> None:
-        """Remember Message-IDs of mail about this thread, so that mail answering them joins it."""
+        """Remember Message-IDs of mail about this thread, so that mail answering them joins it.
+
+        An id keeps the thread it was first recorded for: a later mail that reuses it (by mistake,
+        or to pull the answers to another thread's mail into its own) records nothing."""
         with unavailable_on_outage("threads"):
             for mail_id in mail_ids:
-                self.table.put_item(Item={"pk": _mail_id_key(mail_id), "sk": "META", "thread_id": thread_id})
+                try:
+                    self.table.put_item(
+                        Item={"pk": _mail_id_key(mail_id), "sk": "META", "thread_id": thread_id},
+                        ConditionExpression="attribute_not_exists(pk)",
+                    )
+                except Exception as exc:
+                    if not is_conditional_failure(exc):
+                        raise
 
     def thread_for_mail_ids(self, mail_ids: Iterable[str]) -> str | None:
         """The thread the first known id belongs to (ids in the order they were answered)."""

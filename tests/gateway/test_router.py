@@ -214,6 +214,25 @@ def test_an_answer_to_a_delivered_mail_joins_its_thread(gateway: Gateway, associ
     assert thread["interactions_label"] == "2 of 12"
 
 
+def test_a_later_mail_cannot_take_over_a_message_id_already_recorded(
+    gateway: Gateway, associate_web: WebClient
+) -> None:
+    first = mime("carol@plain.test", body=HARMLESS)
+    gateway.inbound(first)
+    first_id = re.search(rb"Message-ID: <[^>]+>", first).group(0)  # type: ignore[union-attr]
+    # Another mail, a new thread, but carrying the first one's Message-ID.
+    later = mime("carol@plain.test", subject="Another matter", body="Other text.")
+    gateway.inbound(re.sub(rb"Message-ID: <[^>]+>", first_id, later))
+    answer_to = first_id.split(b": ", 1)[1].decode()
+    gateway.inbound(mime("carol@plain.test", subject="Re: x", body="A follow-up.", headers={"In-Reply-To": answer_to}))
+    labels = sorted(thread["interactions_label"] for thread in associate_web.get("/api/threads").json["threads"])
+    assert labels == ["1 of 12", "2 of 12"]  # the answer joined the first thread, not the later one
+    first_thread = [
+        t for t in associate_web.get("/api/threads").json["threads"] if t["interactions_label"] == "2 of 12"
+    ]
+    assert first_thread and "Another matter" not in json.dumps(first_thread)
+
+
 # --- exactly once ------------------------------------------------------------------------------
 
 
