@@ -31,7 +31,9 @@ from chalicelib.web.http.routing import Escalated, Routes, ServicesProvider
 from chalicelib.web.http.status import retry_after, status_for
 from chalicelib.wiring.services import Services
 
-log = logging.getLogger("sealpost.web")
+# Not under "sealpost": Chalice sets the app's own logger to ERROR (unless debug) and stops it
+# propagating, so a child of it would drop every warning of the edge.
+log = logging.getLogger(__name__)
 
 _CACHEABLE_PREFIX = "/static/"
 

@@ -4,6 +4,7 @@ and the services passed in, and every exception reaches the edge, which answers 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from chalice.app import Chalice, Response
 from chalice.test import Client
 
-from chalicelib.errors import InvalidRequest
+from chalicelib.errors import InvalidRequest, ServiceUnavailable
 from chalicelib.web.http.incoming import Incoming
 from chalicelib.web.http.middleware import Edge
 from chalicelib.web.http.responses import json_response
@@ -132,3 +133,20 @@ def test_parameters_in_any_script_reach_the_handler() -> None:
     answer = app(_gateway_event({"thing_id": "t\u00fc1", "part": "\u65e5\u672c"}, {"q": "caf\u00e9"}), None)
     assert answer["statusCode"] == 200, answer
     assert seen[0][2] == {"thing_id": "t\u00fc1", "part": "\u65e5\u672c"}
+
+
+@routes.route("/api/unavailable", "GET")
+def unavailable(incoming: Incoming, services: Any) -> Response:
+    raise ServiceUnavailable()
+
+
+def test_the_edge_warnings_reach_the_log_although_chalice_mutes_its_own_logger(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = Chalice(app_name="sealpost")  # Chalice's logger "sealpost": ERROR, not propagating
+    app.register_middleware(Edge(lambda: SERVICES), "http")
+    app.register_blueprint(routes.blueprint(lambda: SERVICES))
+    with caplog.at_level(logging.WARNING), Client(app) as client:
+        assert client.http.get("/api/unavailable").status_code == 503
+    (record,) = [r for r in caplog.records if r.getMessage() == "unavailable"]
+    assert record.levelno == logging.WARNING and record.code == "service_unavailable"  # type: ignore[attr-defined]
