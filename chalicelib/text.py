@@ -35,6 +35,12 @@ def one_line(value: object, limit: int = 200) -> str:
     return " ".join(text.split())[:limit].strip()
 
 
+def without_surrogates(value: str) -> str:
+    """``value`` with each lone surrogate made U+FFFD (a charset such as UTF-7 can decode to them,
+    and no UTF-8 can hold one: encrypting or storing the text would fail)."""
+    return _SURROGATES.sub("\ufffd", value)
+
+
 def is_valid_text(value: str) -> bool:
     """Whether ``value`` can be written as UTF-8: no lone surrogate (JSON's "\\ud800" escapes and
     undecodable bytes become one in Python, and they fail wherever the text is encoded later)."""

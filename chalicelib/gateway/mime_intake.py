@@ -41,7 +41,7 @@ from chalicelib.limits import (
     clean_filename,
 )
 from chalicelib.settings import Settings
-from chalicelib.text import one_line
+from chalicelib.text import header_text, one_line, without_surrogates
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,6 @@ class _PartFactory:
 
 # A CR not followed by LF, or an LF not preceded by CR.
 _STRAY_IN_CRLF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
-_HEADER_SCAN = 64 * 1024  # as much as the headers may hold (Limits)
 
 
 def parse_mail(raw: bytes, limits: Limits | None = None, *, ignore: Iterable[str] = ()) -> InboundMail:
@@ -224,8 +223,9 @@ def _one_line_ending(raw: bytes) -> bytes:
     """``raw`` with its header section's stray line breaks made spaces: a CR without its LF (and, in
     CRLF mail, an LF without its CR) ends no line. Python's parser would end a header there, so a
     Subject holding one could add a Bcc: recipient. The body is left as it came."""
-    # Mail from SES comes with CRLF; a header section holding any CRLF is read as CRLF mail.
-    crlf = b"\r\n" in raw[:_HEADER_SCAN]
+    # The first line says which (SES writes it, with CRLF); a mail of LF lines stays one.
+    first_end = raw.find(b"\n")
+    crlf = first_end > 0 and raw[first_end - 1 : first_end] == b"\r"
     blank = b"\r\n\r\n" if crlf else b"\n\n"
     found = raw.find(blank)
     end = len(raw) if found < 0 else found + len(blank)
@@ -279,9 +279,7 @@ def _check_structure(message: EmailMessage, limits: Limits) -> None:
 def _extract(message: EmailMessage, size: int, limits: Limits, ignore: set[str]) -> InboundMail:
     sender, sender_name = _sender(message)
     recipients = _recipients(message, ignore, limits.max_recipients)
-    subjects = message.get_all("Subject") or []
-    if len(subjects) > 1:
-        raise MailRefused(RefusalReason.MALFORMED)
+    subject = _subject(message)
     text_part = message.get_body(preferencelist=("plain",))
     html_part = message.get_body(preferencelist=("html",))
     text = _text_of(text_part) if text_part is not None else None
@@ -293,7 +291,7 @@ def _extract(message: EmailMessage, size: int, limits: Limits, ignore: set[str])
         sender=sender,
         sender_name=sender_name,
         recipients=recipients,
-        subject=one_line(subjects[0], MAX_SUBJECT) if subjects else "",
+        subject=subject,
         message_id=message_ids[0] if message_ids else None,
         in_reply_to=_message_ids(message.get("In-Reply-To"))[:1],
         references=_message_ids(message.get("References"))[-MAX_MESSAGE_IDS:],
@@ -302,6 +300,18 @@ def _extract(message: EmailMessage, size: int, limits: Limits, ignore: set[str])
         attachments=attachments,
         size=size,
     )
+
+
+def _subject(message: EmailMessage) -> str:
+    raw = [value for name, value in message.raw_items() if name.lower() == "subject"]
+    if len(raw) > 1:
+        raise MailRefused(RefusalReason.MALFORMED)
+    if not raw:
+        return ""
+    try:
+        return one_line(message["Subject"], MAX_SUBJECT)
+    except UnicodeError:  # encoded words in a charset (UTF-7) that decodes to lone surrogates
+        return header_text(raw[0], MAX_SUBJECT)
 
 
 # --- addresses ----------------------------------------------------------------------------
@@ -375,7 +385,7 @@ def _text_of(part: Message) -> str:
         codec = codecs.lookup(charset)
     except LookupError:
         raise MailRefused(RefusalReason.UNKNOWN_CHARSET) from None
-    return _decoded(part).decode(codec.name, errors="replace")
+    return without_surrogates(_decoded(part).decode(codec.name, errors="replace"))
 
 
 def _leaves(part: Message) -> Iterator[Message]:

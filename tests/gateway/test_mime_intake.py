@@ -489,3 +489,25 @@ def test_mail_with_unix_line_endings_still_reads_whole_and_a_bare_cr_is_a_space(
 def test_a_bare_cr_in_the_body_is_left_as_it_came() -> None:
     raw = RAW_HEAD.replace(b"{stray}", b" ").replace(b"line two", b"line\rtwo")
     assert parse_mail(raw).text == "Body line one\r\nline\rtwo\r\n"
+
+
+UTF7_MAIL = (
+    b"From: Alice <alice@plan.example>\r\nTo: bo@clinic.example\r\n"
+    b"Subject: =?utf-7?q?Lab_+2D0-x?=\r\nMessage-ID: <m7@plan.example>\r\n"
+    b"Content-Type: text/plain; charset=utf-7\r\n\r\nHello +2D0- there +ZeVnLIqe-\r\n"
+)
+
+
+def test_a_charset_that_decodes_to_lone_surrogates_gives_text_that_utf8_can_hold() -> None:
+    # UTF-7's "+2D0-" is half of a surrogate pair: Python decodes it to a lone surrogate.
+    mail = parse_mail(UTF7_MAIL)
+    assert mail.text == "Hello \ufffd there \u65e5\u672c\u8a9e\r\n"
+    assert mail.subject == "Lab \ufffdx"
+    mail.text.encode("utf-8")
+    mail.subject.encode("utf-8")
+
+
+def test_a_mail_of_lf_lines_with_crlf_in_its_body_keeps_its_headers() -> None:
+    raw = RAW_HEAD.replace(b"{stray}", b" ").replace(b"\r\n", b"\n").replace(b"line two", b"line\r\ntwo")
+    mail = parse_mail(raw)
+    assert mail.recipients == ("bo@clinic.example",) and mail.message_id == "m1@plan.example"

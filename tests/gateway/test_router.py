@@ -324,6 +324,18 @@ def test_a_bare_cr_in_a_raw_subject_line_adds_no_recipient(gateway: Gateway, ass
     assert raw_of(request)["Bcc"] is None
 
 
+def test_utf7_mail_whose_text_decodes_to_lone_surrogates_routes_and_reads_back(
+    gateway: Gateway, associate_web: WebClient
+) -> None:
+    head, _, _ = mime("carol@plain.test", subject="placeholder", body=HARMLESS).partition(b"\n\n")
+    head = head.replace(b"Subject: placeholder", b"Subject: =?utf-7?q?Lab_+2D0-x?=")
+    utf7 = head.replace(b'charset="utf-8"', b"charset=utf-7") + b"\n\nHello +2D0- there +ZeVnLIqe-\n"
+    assert gateway.inbound(utf7)["outcome"] == "routed"
+    (thread,) = associate_web.get("/api/threads").json["threads"]
+    shown = associate_web.get(f"/api/threads/{thread['thread_id']}").json
+    assert "Hello \ufffd there \u65e5\u672c\u8a9e" in json.dumps(shown, ensure_ascii=False)
+
+
 # --- no PHI in notifications or logs -------------------------------------------------------------
 
 
