@@ -1,5 +1,7 @@
 """Text from outside cut down to one safe line: mail headers, display names, subjects and file names
-are rebuilt with ``one_line``, never copied raw, so nothing can inject a header or hide a line break."""
+are rebuilt with ``one_line`` (``header_text`` where the value goes into a mail header, encoded words
+decoded first), never copied raw, so nothing can inject a header or hide a line break. Also the
+rule for lone surrogates, which no UTF-8 can hold (``without_surrogates``, ``is_valid_text``)."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def one_line(value: object, limit: int = 200) -> str:
     try:
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     except UnicodeEncodeError:  # a lone surrogate that stands for no byte
-        text = _SURROGATES.sub("\ufffd", text)
+        text = without_surrogates(text)
     text = _BIDI_CONTROLS.sub("", _LINE_BREAKING.sub(" ", text))
     return " ".join(text.split())[:limit].strip()
 
