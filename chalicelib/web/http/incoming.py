@@ -165,21 +165,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _require_valid_text(value: Any, field_name: str | None = None) -> None:
-    """400 for a string anywhere in a JSON value (keys included) that is not valid text."""
-    if isinstance(value, str):
-        if not is_valid_text(value):
+def _require_valid_text(body: dict[str, Any]) -> None:
+    """400 for a string anywhere in a JSON body (keys included) that is not valid text, naming the
+    top-level field it is in. A loop, not recursion: json.loads accepts nesting that deep."""
+    pending: list[tuple[Any, str | None]] = [(body, None)]
+    while pending:
+        value, field_name = pending.pop()
+        if isinstance(value, str) and not is_valid_text(value):
             where = f"The field '{field_name}'" if field_name else "The request body"
             raise InvalidRequest(
                 f"{where} holds a character that is not valid text (a lone UTF-16 surrogate).", field=field_name
             )
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _require_valid_text(key, field_name)
-            _require_valid_text(item, field_name or key)
-    elif isinstance(value, list):
-        for item in value:
-            _require_valid_text(item, field_name)
+        if isinstance(value, dict):
+            pending.extend((key, field_name) for key in value)
+            pending.extend((item, field_name or key) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend((item, field_name) for item in value)
 
 
 def require_valid_parameters(values: dict[str, str], what: str) -> None:

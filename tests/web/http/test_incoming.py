@@ -74,6 +74,19 @@ def test_a_lone_surrogate_anywhere_in_a_json_body_is_a_400_naming_the_field(
     assert reply.json["field"] == field and "not valid text" in reply.json["message"]
 
 
+def test_json_nested_as_deep_as_the_parser_allows_is_answered_without_a_server_error(web: WebClient) -> None:
+    for depth in (500, 900, 5000):
+        nested = b'{"username": "bob-123456", "password": "x", "extra": ' + b"[" * depth + b"]" * depth + b"}"
+        reply = sign_in_raw(web, nested)
+        assert reply.status < 500, (depth, reply.status)
+    deep_surrogate = (
+        b'{"username": "bob-123456", "password": "x", "extra": ' + b"[" * 800 + b'"\\ud800"' + b"]" * 800 + b"}"
+    )
+    reply = sign_in_raw(web, deep_surrogate)
+    assert_clear_error(reply, 400, "invalid_request")
+    assert reply.json["field"] == "extra"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
