@@ -3,8 +3,10 @@
 The shared core (the modules at this level): ``settings`` (every setting, declared once),
 ``clock``, ``errors`` (domain errors, given their HTTP statuses at the web edge), ``aws_clients``
 (lazily built boto3 clients), ``dynamo`` (DynamoDB helpers and the repositories' base),
-``logs``, ``branding``, ``templating``, ``text`` (one safe line of outside text), ``limits``
-(what a message may hold, the file-name rule) and ``addresses`` (the mail-address rule).
+``logs``, ``metrics`` (CloudWatch metrics as EMF log lines), ``invocation`` (a Lambda
+invocation's deadline, SQS batches record by record), ``branding``, ``templating``, ``text``
+(one safe line of outside text), ``limits`` (what a message may hold, the file-name rule) and
+``addresses`` (the mail-address rule).
 
 Packages, from the bottom up (each ``__init__`` says what lives there):
 ``mail`` → ``audit`` → ``accounts`` → ``messaging`` → ``gateway`` → ``oversight`` →

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from chalicelib import clock
+from chalicelib import clock, metrics
 from chalicelib.audit.layout import (
     DIGESTS_PREFIX,
     Period,
@@ -368,6 +368,7 @@ class DigestWriter:
             # The digest lists each record's original version, so verification names these too.
             self._tamper("records_altered_before_digest", target, changed_records=changed, deleted_records=hidden)
         log.info("audit digest written", extra={"digest_key": target, "objects": len(entries)})
+        metrics.count("DigestWritten")
         return SignedDigest(digest=digest, signature=signature, version_id=version_id, body=body)
 
     def _adopt(self, history: KeyHistory, period: Period, previous: DigestLink | None, key: SigningKey) -> SignedDigest:

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from chalicelib import clock
+from chalicelib import clock, metrics
 from chalicelib.errors import AuditUnavailable
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,9 @@ class AuditEvent(StrEnum):
     SESSION_EXPIRED = "session.expired"
     # A break-glass (emergency access) account signed in: written with signin.succeeded, the signal to review.
     BREAK_GLASS_SIGNIN = "signin.break_glass"
+    # One network address used up its failure budget (accounts.source_budget): its attempts are refused
+    # for the rest of the window. Written once per address and window, when the first one is refused.
+    SIGNIN_THROTTLED = "signin.throttled"
     # accounts
     ACCOUNT_CREATED = "account.created"
     ACCOUNT_LOCKED = "account.locked"
@@ -47,6 +50,7 @@ class AuditEvent(StrEnum):
     ACCOUNT_REENABLED = "account.reenabled"  # a disabled associate invited again, with no password kept
     # operations
     TABLE_RESTORED = "admin.table_restored"  # a table made again what a restored copy of it holds
+    QUEUE_REDRIVEN = "admin.queue_redriven"  # a mail function's dead letters sent back to its queue
     # passwords (event names, not passwords)
     PASSWORD_SET = "password.set"  # noqa: S105 - the first password, chosen from an invitation or pickup link
     PASSWORD_CHANGED = "password.changed"  # noqa: S105
@@ -81,6 +85,40 @@ class Outcome(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     DENIED = "denied"
+
+
+# The CloudWatch metric each event counts (EMF, chalicelib/metrics.py); infra/template.yaml alarms on them.
+# Events that only count when they succeeded: a notice that could not be sent is no notice sent.
+METRICS: Mapping[AuditEvent, str] = {
+    AuditEvent.SIGNIN_SUCCEEDED: "SignInSucceeded",
+    AuditEvent.SIGNIN_FAILED: "SignInFailed",
+    AuditEvent.ACCOUNT_LOCKED: "AccountLocked",
+    AuditEvent.BREAK_GLASS_SIGNIN: "BreakGlassSignIn",
+    AuditEvent.MESSAGE_SENT: "MessageSent",
+    AuditEvent.MESSAGE_DELIVERED_TLS: "DeliveredOverTls",
+    AuditEvent.MESSAGE_NOTIFICATION_SENT: "PickupNoticeSent",
+    AuditEvent.PICKUP_LINK_SENT: "PickupNoticeSent",
+    AuditEvent.MESSAGE_BOUNCED: "DeliveryBounced",
+    AuditEvent.INBOUND_MAIL_REFUSED: "MailRefused",
+    AuditEvent.INBOUND_SENDER_REFUSED: "MailRefused",
+    AuditEvent.ACCESS_DENIED: "AccessDenied",
+    AuditEvent.TAMPER_DETECTED: "TamperDetected",
+}
+COUNTED_ON_SUCCESS_ONLY = frozenset(
+    {
+        AuditEvent.MESSAGE_SENT,
+        AuditEvent.MESSAGE_DELIVERED_TLS,
+        AuditEvent.MESSAGE_NOTIFICATION_SENT,
+        AuditEvent.PICKUP_LINK_SENT,
+    }
+)
+
+
+def metric_for(event: AuditEvent, outcome: Outcome) -> str | None:
+    """The metric an audited event counts, or None."""
+    if event in COUNTED_ON_SUCCESS_ONLY and outcome is not Outcome.SUCCESS:
+        return None
+    return METRICS.get(event)
 
 
 @dataclass(frozen=True)
@@ -177,11 +215,13 @@ def record_key(record: AuditRecord, unique: str) -> str:
 
 @dataclass(frozen=True)
 class AuditLog:
-    """Writes audit records to the audit bucket (Object Lock keeps them for the retention period)."""
+    """Writes audit records to the audit bucket (Object Lock keeps them for the retention period), then
+    counts the event's metric (``METRICS``) through ``count_metric``, best effort."""
 
     bucket: str
     kms_key_arn: str
     s3_factory: Callable[[], Any]
+    count_metric: Callable[[str], None] = metrics.count
 
     def record(
         self,
@@ -225,4 +265,10 @@ class AuditLog:
         except Exception as exc:  # any failure to store the record denies the operation
             log.error("audit write failed", extra={"event": str(event), "error": type(exc).__name__})
             raise AuditUnavailable() from None
+        metric = metric_for(event, outcome)
+        if metric is not None:
+            try:
+                self.count_metric(metric)
+            except Exception as exc:  # metrics are best effort; the record is stored, the operation goes on
+                log.warning("metric not emitted", extra={"metric": metric, "error": type(exc).__name__})
         return entry

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from chalice.app import Request, Response
 
+from chalicelib import logs
 from chalicelib.branding import NEUTRAL, Brand
 from chalicelib.errors import (
     AuthenticationRequired,
@@ -92,12 +93,13 @@ class Edge:
         incoming = Incoming.of(event)
         set_current_request(incoming)
         new_nonce()
-        try:
-            response = self._reshape_chalice_error(incoming, get_response(event))
-        except Escalated as escalated:
-            response = self.answer_for(incoming, escalated.original)
-        except Exception as exc:
-            response = self.answer_for(incoming, exc)
+        with logs.bound(request_id=incoming.request_id):  # every line of the request carries its id
+            try:
+                response = self._reshape_chalice_error(incoming, get_response(event))
+            except Escalated as escalated:
+                response = self.answer_for(incoming, escalated.original)
+            except Exception as exc:
+                response = self.answer_for(incoming, exc)
         cacheable = response.status_code == 200 and incoming.path.startswith(_CACHEABLE_PREFIX)
         return apply_security_headers(response, cacheable=cacheable)
 
@@ -110,10 +112,24 @@ class Edge:
     def answer_for(self, incoming: Incoming, exc: Exception) -> Response:
         if isinstance(exc, SealpostError):
             if isinstance(exc, ServiceUnavailable):
-                log.warning("unavailable", extra={"code": exc.code, "request_id": incoming.request_id})
+                log.warning(
+                    "unavailable",
+                    extra={
+                        "code": exc.code,
+                        "error": type(exc).__name__,
+                        "status": status_for(exc),
+                        "request_id": incoming.request_id,
+                    },
+                )
             return error_response(incoming, exc, self._brand)
         # The last line of defence: logged by type and place only, no traceback leaves the server.
-        log.error("unhandled %s at %s (request %s)", type(exc).__name__, _where(exc), incoming.request_id)
+        log.error(
+            "unhandled %s at %s (request %s)",
+            type(exc).__name__,
+            _where(exc),
+            incoming.request_id,
+            extra={"error": type(exc).__name__, "status": 500},
+        )
         response = error_response(
             incoming, SealpostError("Something went wrong on our side. Please try again."), self._brand
         )
