@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent, Cron, SNSEvent
+from chalice.app import Chalice, CloudWatchEvent, Cron, SQSEvent
 
-from chalicelib import clock, logs
+from chalicelib import clock, logs, metrics
+from chalicelib.invocation import Deadline, handle_batch
 from chalicelib.web import mail_links, oversight_pages, partner_accounts, sessions, static, thread_pages, threads_api
 from chalicelib.web.http.middleware import Edge, fallback
 from chalicelib.wiring import services
@@ -30,22 +31,29 @@ app.register_blueprint(fallback.blueprint(services.current))
 # --- functions AWS invokes ------------------------------------------------------------------
 
 
-# The topics are created by infra/template.yaml; Chalice writes the name into an Fn::Sub, so
-# CloudFormation resolves the stack name in it and each stack subscribes to its own topic.
-@app.on_sns_message(topic="${AWS::StackName}-inbound", name="route_inbound_mail")
-def route_inbound_mail(event: SNSEvent) -> dict[str, Any]:
+# SES notifies the topics (infra/template.yaml); each topic feeds a queue with a dead-letter queue,
+# so a failed run is received again and nothing that failed disappears. Chalice writes the queue
+# name into an Fn::Sub, so each stack reads its own queues. One record per invocation: a mail may
+# take minutes, and the visibility timeout is six times the function's timeout.
+@app.on_sqs_message(queue="${AWS::StackName}-inbound-mail", batch_size=1, name="route_inbound_mail")
+def route_inbound_mail(event: SQSEvent) -> dict[str, Any]:
     """SES stored an associate's outbound secure mail: route every recipient (chalicelib/gateway/router.py)."""
-    report = services.current().gateway.handle(event.message)
-    return {"outcome": report.outcome, "reason": report.reason}
+    gateway = services.current().gateway
+    deadline = Deadline.of(event.context)
+    route = logs.with_ses_message_id(lambda message: gateway.handle(message, deadline).as_dict())
+    return handle_batch(event.to_dict()["Records"], route)
 
 
-@app.on_sns_message(topic="${AWS::StackName}-delivery-events", name="handle_delivery_events")
-def handle_delivery_events(event: SNSEvent) -> dict[str, Any]:
+@app.on_sqs_message(queue="${AWS::StackName}-delivery-events", batch_size=10, name="handle_delivery_events")
+def handle_delivery_events(event: SQSEvent) -> dict[str, Any]:
     """SES delivery events of TLS-required mail: a bounce falls back to a pickup link."""
-    return {"done": services.current().delivery_events.handle(event.message)}
+    events = services.current().delivery_events
+    handle = logs.with_ses_message_id(lambda message: {"done": events.handle(message)})
+    return handle_batch(event.to_dict()["Records"], handle)
 
 
 @app.schedule(Cron(5, "*", "*", "*", "?", "*"), name="write_audit_digests")
 def write_audit_digests(event: CloudWatchEvent) -> dict[str, list[str]]:
     """Hourly: sign the digest of every audit period that has ended (chalicelib/audit/digest.py)."""
-    return {"written": [signed.key for signed in services.current().audit_digests.write_due(clock.now())]}
+    with metrics.counting_failure("DigestRunFailed"):  # the alarm's signal; the run still fails
+        return {"written": [signed.key for signed in services.current().audit_digests.write_due(clock.now())]}

@@ -416,6 +416,10 @@ def mail_peers() -> Iterator[Any]:
         yield peers
 
 
+class RecordFailed(Exception):
+    """A queue record the function reported in ``batchItemFailures`` (it would be received again)."""
+
+
 @dataclass
 class Gateway:
     """The email gateway under test: raw MIME in, SES requests and mail out."""
@@ -433,6 +437,17 @@ class Gateway:
         verdicts: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Store ``raw`` as SES's receipt rule would, and deliver the SNS notification to the router."""
+        return self.deliver("route_inbound_mail", self.stored(raw, source=source, ses_id=ses_id, verdicts=verdicts))
+
+    def stored(
+        self,
+        raw: bytes,
+        *,
+        source: str = "alice@plan.example",
+        ses_id: str | None = None,
+        verdicts: dict[str, str] | None = None,
+    ) -> str:
+        """Store ``raw`` as SES's receipt rule would; returns the notification SES publishes for it."""
         import json
         import uuid
 
@@ -454,11 +469,16 @@ class Gateway:
                 "action": {"type": "S3", "bucketName": bucket, "objectKey": key, "topicArn": "arn:aws:sns:x"},
             },
         }
-        return self.sns("route_inbound_mail", json.dumps(notification))
+        return json.dumps(notification)
 
-    def sns(self, function: str, message: str) -> dict[str, Any]:
-        event = self.client.events.generate_sns_event(message=message, subject="Amazon SES")
-        return dict(self.client.lambda_.invoke(function, event).payload)
+    def deliver(self, function: str, message: str) -> dict[str, Any]:
+        """``message`` (what SES published) as the one record of a queue batch, as Lambda's SQS
+        event source hands it to ``function``; a record the function reports failed raises."""
+        event = self.client.events.generate_sqs_event(message_bodies=[message], queue_name=function)
+        payload = dict(self.client.lambda_.invoke(function, event).payload)
+        if payload["batchItemFailures"]:
+            raise RecordFailed(function)
+        return dict(payload["results"][0])
 
     def sent(self, *, configuration_set: str | None = None) -> list[dict[str, Any]]:
         return [

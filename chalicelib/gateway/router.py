@@ -1,10 +1,12 @@
 """The email gateway's router (R7, R10, R11): an associate's ordinary mail, handed to the
 gateway's receiving address, reaches every recipient securely.
 
-SES stores the raw MIME in the inbound bucket and notifies SNS; ``InboundRouter.handle``
-receives that notification. In order:
+SES stores the raw MIME in the inbound bucket and notifies SNS, which feeds the router's queue;
+``InboundRouter.handle`` receives each notification. In order:
 
-1. Exactly once per SES message (SNS may deliver twice): an idempotency claim.
+1. Exactly once per SES message, under retries: a claim that lapses when the invocation ends;
+   a retry finds the marker stored with the message (``Idempotency.posted``) and resumes the
+   send (``MailThreads.resume``) instead of posting again; every TLS copy has its own claim.
 2. Only associates may send: SPF, DKIM and DMARC must pass and the sender must be on an
    internal domain; anything else is refused and audited, and nothing is delivered.
 3. The mail is parsed under limits; malformed or oversized mail is refused with a
@@ -28,16 +30,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import clock
+from chalicelib import clock, logs
 from chalicelib.accounts.model import Account, Role, Status
 from chalicelib.accounts.store import AccountRepository
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.gateway.content_scan import ScanResult, scan_mail
-from chalicelib.gateway.idempotency import Idempotency
+from chalicelib.gateway.idempotency import Idempotency, mail_ids
 from chalicelib.gateway.mail_threads import MailThreads
 from chalicelib.gateway.mime_intake import InboundMail, Limits, MailRefused, RefusalReason, check_receipt, parse_mail
 from chalicelib.gateway.tls_decision import TlsDecision, TlsDecisions
+from chalicelib.invocation import Deadline
 from chalicelib.mail.mailer import MailNotSent
 from chalicelib.mail.notices import Notifier
 from chalicelib.mail.secure_mail import FileContent, SecureContent, TlsDelivery
@@ -80,6 +83,20 @@ class InboundNotice:
             raise ValueError("not an SES receipt notification") from exc
 
 
+class NoticesNotSent(ServiceUnavailable):
+    code = "notices_not_sent"
+    default_message = "Some notifications of this mail could not be sent; they are sent again."
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run of the router over one mail: ``until`` is when the invocation ends (its claims lapse then)."""
+
+    notice: InboundNotice
+    request: RequestInfo
+    until: int
+
+
 @dataclass(frozen=True)
 class Route:
     address: str
@@ -96,6 +113,10 @@ class RouteReport:
     message_id: str | None = None
     routes: list[Route] = field(default_factory=list)
     internal: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, str]:
+        """What the function returns (no addresses: the return value may be logged)."""
+        return {"outcome": self.outcome, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -114,16 +135,19 @@ class InboundRouter:
 
     # --- entry -------------------------------------------------------------------------
 
-    def handle(self, sns_message: str) -> RouteReport:
+    def handle(self, sns_message: str, deadline: Deadline | None = None) -> RouteReport:
+        """Route one SES receipt notification; ``deadline``: when the invocation ends (its claims lapse then)."""
         try:
             notice = InboundNotice.parse(sns_message)
         except ValueError:
             log.warning("ignored a notification that is not an SES receipt")
             return RouteReport(outcome="refused", reason="not_a_receipt")
-        if not self.idempotency.claim("inbound", notice.ses_message_id):
+        request = RequestInfo(request_id=f"ses-{notice.ses_message_id}")
+        run = _Run(notice, request, (deadline or Deadline.unknown()).epoch_seconds())
+        if not self.idempotency.claim("inbound", notice.ses_message_id, until=run.until):
             return RouteReport(outcome="duplicate")
         try:
-            report = self._route(notice, RequestInfo(request_id=f"ses-{notice.ses_message_id}"))
+            report = self._route(run)
         except Exception:
             self.idempotency.release("inbound", notice.ses_message_id)
             raise
@@ -132,7 +156,8 @@ class InboundRouter:
 
     # --- the steps -----------------------------------------------------------------------
 
-    def _route(self, notice: InboundNotice, request: RequestInfo) -> RouteReport:
+    def _route(self, run: _Run) -> RouteReport:
+        notice, request = run.notice, run.request
         try:
             check_receipt(notice.receipt)
         except MailRefused as refused:
@@ -160,22 +185,35 @@ class InboundRouter:
         report = RouteReport(outcome="routed", internal=inside)
         content = _content(mail)
         if outside:
-            scan = scan_mail(mail)
+            scan = scan_mail(mail, unscannable_is_sensitive=self.settings.unscannable_is_sensitive)
             routes = [self._decide(address, mail.subject, scan) for address in outside]
             report.routes = routes
+            thread_id, message_id = mail_ids(notice.ses_message_id)
             by_mail = ByMail(
                 files=_files(mail),
                 tls=frozenset(r.address for r in routes if r.by_tls),
                 committed=lambda thread, message, participants: self._audit_decisions(
                     routes, scan, thread.thread_id, message.message_id, participants, request
                 ),
+                message_id=message_id,
+                marker=self.idempotency.posted_marker(notice.ses_message_id, thread_id, message_id),
             )
-            result = self.mail_threads.post(associate, outside, _draft(mail), request, by_mail, join=join)
+            posted = self.idempotency.posted(notice.ses_message_id)
+            if posted is not None:
+                result = self.mail_threads.resume(associate, *posted, by_mail)
+            else:
+                result = self.mail_threads.post(
+                    associate, outside, _draft(mail), request, by_mail, join=join, thread_id=thread_id
+                )
             report.thread_id, report.message_id = result.thread.thread_id, result.message.message_id
-            self._deliver_by_tls(notice, associate, routes, result, content, mail.message_id)
+            logs.bind(thread_id=result.thread.thread_id)
+            self._deliver_by_tls(run, associate, routes, result, content, mail.message_id)
             self.threads.remember_mail_ids(result.thread.thread_id, [m for m in (mail.message_id,) if m])
         for address in inside:
-            self._deliver_inside(notice, associate, address, content, report, request)
+            self._deliver_inside(run, associate, address, content, report)
+        if outside and not all(result.notified.values()):
+            # Retried from the queue: the retry resumes and sends only the notices that failed.
+            raise NoticesNotSent()
         return report
 
     def _fetch(self, notice: InboundNotice) -> bytes:
@@ -269,7 +307,7 @@ class InboundRouter:
 
     def _deliver_by_tls(
         self,
-        notice: InboundNotice,
+        run: _Run,
         associate: Account,
         routes: list[Route],
         result: SendResult,
@@ -278,7 +316,7 @@ class InboundRouter:
     ) -> None:
         for route in (r for r in routes if r.by_tls):
             recipient = next(a for a in result.participants if a.email == route.address)
-            if not self.idempotency.claim("tls", notice.ses_message_id, route.address):
+            if not self.idempotency.claim("tls", run.notice.ses_message_id, route.address, until=run.until):
                 continue
             try:
                 sent = self.secure_mail.send(
@@ -292,7 +330,7 @@ class InboundRouter:
                     in_reply_to=in_reply_to,
                 )
             except MailNotSent:
-                self.idempotency.done("tls", notice.ses_message_id, route.address)
+                self.idempotency.done("tls", run.notice.ses_message_id, route.address)
                 self.delivery.offer_pickup(
                     recipient, associate, result.thread, result.message, reason="tls_send_refused"
                 )
@@ -300,19 +338,14 @@ class InboundRouter:
             self.delivery.sent_over_tls(
                 result.message, recipient, sent, actor=GATEWAY_ACTOR, request=RequestInfo.system()
             )
-            self.idempotency.done("tls", notice.ses_message_id, route.address)
+            self.idempotency.done("tls", run.notice.ses_message_id, route.address)
 
     def _deliver_inside(
-        self,
-        notice: InboundNotice,
-        associate: Account,
-        address: str,
-        content: SecureContent,
-        report: RouteReport,
-        request: RequestInfo,
+        self, run: _Run, associate: Account, address: str, content: SecureContent, report: RouteReport
     ) -> None:
         """Internal recipients get the mail directly (over enforced TLS, like everything we send)."""
-        if not self.idempotency.claim("inside", notice.ses_message_id, address):
+        notice, request = run.notice, run.request
+        if not self.idempotency.claim("inside", notice.ses_message_id, address, until=run.until):
             return
         try:
             sent = self.secure_mail.send(

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from chalicelib import clock
 from chalicelib.accounts.admin import PreparedPartner, require_associate
 from chalicelib.accounts.model import Account, Role, Status
 from chalicelib.accounts.sessions import Principal
-from chalicelib.accounts.store import AccountRepository, UsernameTaken
+from chalicelib.accounts.store import AccountRepository, CreationSlots, UsernameTaken
 from chalicelib.accounts.tokens import TokenStore
 from chalicelib.audit.records import AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.dynamo import Transaction, TransactionCancelled
@@ -36,12 +37,15 @@ from chalicelib.messaging.access import ThreadAccess
 from chalicelib.messaging.delivery import MessageDelivery
 from chalicelib.messaging.domain_filter import DomainFilter
 from chalicelib.messaging.drafts import Draft
-from chalicelib.messaging.model import InboxEntry, MessageRecord, Thread, new_id, new_reference_code
+from chalicelib.messaging.model import DeliveryState, InboxEntry, MessageRecord, Thread, new_id, new_reference_code
 from chalicelib.messaging.participants import Participants
 from chalicelib.messaging.thread_store import ThreadRepository
 from chalicelib.messaging.uploads import StagedFile, UploadService
 from chalicelib.messaging.vault import MessageVault
 from chalicelib.settings import Settings
+
+# DynamoDB's TransactWriteItems limit.
+MAX_TRANSACTION_ITEMS = 100
 
 
 class ThreadFull(Conflict):
@@ -63,11 +67,17 @@ Committed = Callable[[Thread, MessageRecord, list[Account]], None]
 @dataclass(frozen=True)
 class ByMail:
     """A message that came by mail: its files are at hand, ``tls`` addresses get it over enforced
-    TLS from the gateway (so no pickup link), and ``committed`` runs before the notifications."""
+    TLS from the gateway (so no pickup link), and ``committed`` runs before the notifications.
+
+    ``message_id`` is the gateway's id for the message (the same on every retry of the mail) and
+    ``marker`` an item stored in the very transaction that commits it, (table, item): whether the
+    mail was already posted is then one read, and a retry resumes instead of posting again."""
 
     files: Sequence[StagedFile]
     tls: frozenset[str] = frozenset()
     committed: Committed | None = None
+    message_id: str | None = None
+    marker: tuple[str, dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -233,7 +243,8 @@ class MessageSender:
             if by_mail is not None
             else self.uploads.claim(uploader, [a.upload_id for a in draft.attachments])
         )
-        thread, message_id = plan.thread, new_id()
+        thread = plan.thread
+        message_id = by_mail.message_id if by_mail is not None and by_mail.message_id else new_id()
         content, attachments = self.vault.seal_message(thread.thread_id, message_id, draft, files)
         message = MessageRecord(
             thread_id=thread.thread_id,
@@ -247,7 +258,7 @@ class MessageSender:
         )
         previous = None if plan.new_thread else self._previous_message(thread)
         self._audit_send(actor, plan, message, previous, request)
-        self._commit(actor, plan, message, request)
+        self._commit(actor, plan, message, request, by_mail.marker if by_mail is not None else None)
         stored = replace(thread, interaction_count=message.seq, last_activity_at=message.created_at)
         mail_content = self._mail_content(plan.sender, stored, draft, files)
         if by_mail is None:
@@ -338,24 +349,53 @@ class MessageSender:
                 detail={"reply": message.message_id},
             )
 
-    def _commit(self, actor: Account, plan: _Plan, message: MessageRecord, request: RequestInfo) -> None:
-        tx = Transaction()
+    def _commit(
+        self,
+        actor: Account,
+        plan: _Plan,
+        message: MessageRecord,
+        request: RequestInfo,
+        marker: tuple[str, dict[str, Any]] | None,
+    ) -> None:
+        """Store the send. One transaction when it fits (up to 100 items); otherwise, for many new
+        partners or participants: the partners in transactions of whole partners (account, address
+        claim, first link), then the commit point (the thread or message, ``marker``, and the entries
+        that fit), then the other entries one by one, each write one a resumed send may repeat."""
         claim_email = self.settings.credential_scope == "recipient"
-        slots = [self.accounts.add_creation(tx, p.account, claim_email=claim_email) for p in plan.new_partners]
-        for prepared in plan.new_partners:
-            tx.put(self.tokens.table_name, prepared.invitation.item())
+        per_partner = 3 if claim_email else 2
         thread = plan.thread
-        if plan.new_thread:
-            committed = replace(thread, interaction_count=message.seq, last_activity_at=message.created_at)
-            entries = [_entry_for(account, committed, message) for account in plan.participants]
-            self.threads.add_new_thread(tx, committed, message, entries)
-            if thread.predecessor_id:
-                self.threads.add_successor_link(tx, thread.predecessor_id, thread.thread_id)
-        else:
-            self.threads.add_message(tx, thread, message)
+        committed = replace(thread, interaction_count=message.seq, last_activity_at=message.created_at)
+        entries = [_entry_for(account, committed, message) for account in plan.participants]
+        core_items = 2 + (marker is not None) + bool(plan.new_thread and thread.predecessor_id)
+        room = MAX_TRANSACTION_ITEMS - core_items
+        fits = len(plan.new_partners) * per_partner + len(entries) <= room
         try:
-            tx.execute(self.threads.client())
-        except TransactionCancelled as cancelled:
+            if fits:
+                tx, slots = self._partners_transaction(plan.new_partners, claim_email)
+                inline = entries
+            else:
+                size = MAX_TRANSACTION_ITEMS // per_partner
+                for start in range(0, len(plan.new_partners), size):
+                    group = plan.new_partners[start : start + size]
+                    self._execute(*self._partners_transaction(group, claim_email), thread)
+                tx, slots = Transaction(), []
+                inline = entries[:room]
+            if plan.new_thread:
+                self.threads.add_new_thread(tx, committed, message, inline)
+                if thread.predecessor_id:
+                    self.threads.add_successor_link(tx, thread.predecessor_id, thread.thread_id)
+            else:
+                self.threads.add_message(tx, thread, message, [e.username for e in inline])
+            if marker is not None:
+                tx.put(*marker)
+            self._execute(tx, slots, thread)
+            rest = entries[len(inline) :]
+            if plan.new_thread:
+                self.threads.put_entries_once(rest)
+            else:
+                self.threads.advance_entries(thread.thread_id, [e.username for e in rest], message)
+        except Exception:
+            # The audit trail already says it was sent: it must also say it was not.
             self.audit.record(
                 AuditEvent.MESSAGE_SENT,
                 actor=actor.actor,
@@ -365,6 +405,21 @@ class MessageSender:
                 message_id=message.message_id,
                 reason="not_committed",
             )
+            raise
+
+    def _partners_transaction(
+        self, partners: Sequence[PreparedPartner], claim_email: bool
+    ) -> tuple[Transaction, list[CreationSlots]]:
+        tx = Transaction()
+        slots = [self.accounts.add_creation(tx, p.account, claim_email=claim_email) for p in partners]
+        for prepared in partners:
+            tx.put(self.tokens.table_name, prepared.invitation.item())
+        return tx, slots
+
+    def _execute(self, tx: Transaction, slots: list[CreationSlots], thread: Thread) -> None:
+        try:
+            tx.execute(self.threads.client())
+        except TransactionCancelled as cancelled:
             for slot in slots:
                 try:
                     slot.raise_for(cancelled)
@@ -376,6 +431,23 @@ class MessageSender:
             raise Conflict(
                 "Another message was sent to this thread at the same moment. Please reload and send again."
             ) from None
+
+    # === a send the gateway resumes after a crash ==========================================
+
+    def complete(self, thread: Thread, message: MessageRecord) -> tuple[list[Account], list[Account]]:
+        """Finish a stored send whose run ended early: every participant's entry. Returns the
+        participants, and those nobody has told yet (no delivery record for ``message``)."""
+        people = [self.accounts.require(u) for u in thread.participants]
+        if message.seq == 1:
+            self.threads.put_entries_once(_entry_for(a, thread, message) for a in people)
+        else:
+            self.threads.advance_entries(thread.thread_id, thread.participants, message)
+        told = {
+            d.username
+            for d in self.threads.deliveries(thread.thread_id)
+            if d.seq == message.seq and d.state is not DeliveryState.NOTIFICATION_FAILED
+        }
+        return people, [a for a in people if a.username not in told]
 
 
 def _entry_for(account: Account, thread: Thread, message: MessageRecord) -> InboxEntry:

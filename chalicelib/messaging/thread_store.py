@@ -138,8 +138,11 @@ class ThreadRepository(TableStore):
         for entry in entries:
             tx.put(table, entry.to_item())
 
-    def add_message(self, tx: Transaction, thread: Thread, message: MessageRecord) -> None:
-        """Append ``message`` as interaction ``thread.interaction_count + 1``.
+    def add_message(
+        self, tx: Transaction, thread: Thread, message: MessageRecord, usernames: Iterable[str] | None = None
+    ) -> None:
+        """Append ``message`` as interaction ``thread.interaction_count + 1``, and bring the inbox entries
+        of ``usernames`` (default: every participant) up to it.
 
         The thread's count must still be what was read and below the maximum, so two
         concurrent sends can never both take the last place, nor pass twelve.
@@ -153,13 +156,36 @@ class ThreadRepository(TableStore):
             values={":new": message.seq, ":now": message.created_at, ":expected": message.seq - 1},
         )
         tx.put(table, message.to_item(), condition="attribute_not_exists(sk)")
-        for username in thread.participants:
+        for username in thread.participants if usernames is None else usernames:
             tx.update(
                 table,
                 {"pk": "USER#" + username, "sk": "THREAD#" + thread.thread_id},
                 "SET interaction_count = :new, last_activity_at = :now, #hidden = :false",
                 names={"#hidden": "hidden"},
                 values={":new": message.seq, ":now": message.created_at, ":false": False},
+            )
+
+    # --- the entries a transaction had no room for (many participants), and a resumed send ---
+
+    def put_entries_once(self, entries: Iterable[InboxEntry]) -> None:
+        """Store entries one by one; one already there is kept as it is (a resumed send repeats this)."""
+        with unavailable_on_outage("threads"):
+            for entry in entries:
+                try:
+                    self.table.put_item(Item=entry.to_item(), ConditionExpression="attribute_not_exists(pk)")
+                except Exception as exc:
+                    if not is_conditional_failure(exc):
+                        raise
+
+    def advance_entries(self, thread_id: str, usernames: Iterable[str], message: MessageRecord) -> None:
+        """Bring entries up to ``message``; an entry already there or further is left alone."""
+        for username in usernames:
+            self._quiet_update(
+                {"pk": "USER#" + username, "sk": "THREAD#" + thread_id},
+                "SET interaction_count = :new, last_activity_at = :now, #hidden = :false",
+                "attribute_exists(pk) AND interaction_count < :new",
+                {":new": message.seq, ":now": message.created_at, ":false": False},
+                names={"#hidden": "hidden"},
             )
 
     def add_successor_link(self, tx: Transaction, predecessor_id: str, successor_id: str) -> None:

@@ -43,7 +43,7 @@ def pickup_mails_to(address: str) -> list[Any]:
 def test_a_bounce_falls_back_to_a_pickup_link(gateway: Gateway, associate_web: WebClient) -> None:
     sent = tls_send(gateway)
     assert pickup_mails_to("bob@good.test") == []
-    result = gateway.sns("handle_delivery_events", bounce(sent))
+    result = gateway.deliver("handle_delivery_events", bounce(sent))
     assert result == {"done": ["pickup_sent"]}
     (notification,) = pickup_mails_to("bob@good.test")
     assert HARMLESS not in notification.as_string()
@@ -56,14 +56,16 @@ def test_a_bounce_falls_back_to_a_pickup_link(gateway: Gateway, associate_web: W
 
 def test_the_same_bounce_twice_sends_one_pickup_link(gateway: Gateway, associate: Any) -> None:
     sent = tls_send(gateway)
-    gateway.sns("handle_delivery_events", bounce(sent))
-    assert gateway.sns("handle_delivery_events", bounce(sent)) == {"done": ["skipped"]}
+    gateway.deliver("handle_delivery_events", bounce(sent))
+    assert gateway.deliver("handle_delivery_events", bounce(sent)) == {"done": ["skipped"]}
     assert len(pickup_mails_to("bob@good.test")) == 1
 
 
 def test_a_delivery_event_confirms_the_tls_delivery(gateway: Gateway, associate_web: WebClient) -> None:
     sent = tls_send(gateway)
-    result = gateway.sns("handle_delivery_events", ses_event("Delivery", sent, delivery={"recipients": [sent["to"]]}))
+    result = gateway.deliver(
+        "handle_delivery_events", ses_event("Delivery", sent, delivery={"recipients": [sent["to"]]})
+    )
     assert result == {"done": ["delivered"]}
     (delivery,) = associate_web.get(f"/api/threads/{sent['thread_id']}").json["deliveries"]
     assert delivery["state"] == "sent_tls" and delivery["reason"] == "delivered"
@@ -71,15 +73,17 @@ def test_a_delivery_event_confirms_the_tls_delivery(gateway: Gateway, associate_
 
 def test_a_late_delivery_event_does_not_undo_a_bounce(gateway: Gateway, associate_web: WebClient) -> None:
     sent = tls_send(gateway)
-    gateway.sns("handle_delivery_events", bounce(sent))
-    gateway.sns("handle_delivery_events", ses_event("Delivery", sent, delivery={"recipients": [sent["to"]]}))
+    gateway.deliver("handle_delivery_events", bounce(sent))
+    gateway.deliver("handle_delivery_events", ses_event("Delivery", sent, delivery={"recipients": [sent["to"]]}))
     (delivery,) = associate_web.get(f"/api/threads/{sent['thread_id']}").json["deliveries"]
     assert delivery["state"] == "bounced"
 
 
 def test_events_for_unknown_threads_or_people_do_nothing(gateway: Gateway, associate: Any) -> None:
     sent = tls_send(gateway)
-    assert gateway.sns("handle_delivery_events", bounce({**sent, "thread_id": "f" * 32})) == {"done": []}
-    assert gateway.sns("handle_delivery_events", bounce({**sent, "to": "stranger@good.test"})) == {"done": ["skipped"]}
-    assert gateway.sns("handle_delivery_events", "not json") == {"done": []}
+    assert gateway.deliver("handle_delivery_events", bounce({**sent, "thread_id": "f" * 32})) == {"done": []}
+    assert gateway.deliver("handle_delivery_events", bounce({**sent, "to": "stranger@good.test"})) == {
+        "done": ["skipped"]
+    }
+    assert gateway.deliver("handle_delivery_events", "not json") == {"done": []}
     assert pickup_mails_to("bob@good.test") == []
