@@ -11,6 +11,8 @@ stack, associates and break-glass (emergency access) accounts.
     sealpost-admin --stack sealpost break-glass create break-glass@plan.example
     sealpost-admin --stack sealpost break-glass rotate break-glass@plan.example
     sealpost-admin --stack sealpost restore-table threads --from sealpost-threads-restored --yes
+    sealpost-admin --stack sealpost redrive inbound-mail             # how many records wait in its DLQ
+    sealpost-admin --stack sealpost redrive inbound-mail --yes       # send them back to the queue
     sealpost-admin --env-file .local/env.json list                   # `make run`'s stand-in: make admin ARGS=list
 
 ``--stack`` reads the settings from the stack's API function (region from ``--region`` or boto3's
@@ -38,6 +40,7 @@ from chalicelib import aws_clients
 from chalicelib.accounts.directory import Invited, Operator
 from chalicelib.accounts.model import Account, Role, Status
 from chalicelib.commands import stacks
+from chalicelib.commands.redrive import QUEUES, QueueRedrive
 from chalicelib.commands.restore import TABLES, TableRestore
 from chalicelib.commands.stacks import ClientFactory, StackEnvironment
 from chalicelib.errors import SealpostError, ServiceUnavailable
@@ -97,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("table", choices=sorted(TABLES), help="which of the stack's tables")
     restore.add_argument("--from", dest="source", required=True, help="the table DynamoDB restored into")
     restore.add_argument("--yes", action="store_true", help="confirm: items the restored copy lacks are deleted")
+    redrive = commands.add_parser(
+        "redrive", help="send a mail function's dead letters (records it gave up on) back to its queue"
+    )
+    redrive.add_argument("queue", choices=QUEUES, help="inbound-mail (the router) or delivery-events (bounces)")
+    redrive.add_argument("--max", type=int, help="move at most this many records")
+    redrive.add_argument("--yes", action="store_true", help="move them (without it: only say how many wait)")
     return parser
 
 
@@ -144,6 +153,11 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, clients: ClientFact
     again = f"{PROG} --stack {args.stack}" if args.stack else f"{PROG} --env-file {args.env_file}"
     if args.command == "restore-table":
         return _restore(args, services, operator, out, err, clients)
+    if args.command == "redrive":
+        # The queues are named after the stack (infra/template.yaml), like SEALPOST_DEPLOYMENT.
+        settings = services.settings
+        redrive = QueueRedrive(settings.deployment, lambda: clients("sqs", settings.region), services.audit)
+        return _redrive(args, redrive, operator, out)
     if args.command == "list":
         role = Role(args.role) if args.role else None
         status = Status(args.status) if args.status else None
@@ -216,6 +230,23 @@ def _restore(
         "beyond them were deleted.",
         file=out,
     )
+    return 0
+
+
+def _redrive(args: argparse.Namespace, redrive: QueueRedrive, operator: Operator, out: TextIO) -> int:
+    parked = redrive.parked(args.queue)
+    if not args.yes:
+        print(
+            f"{parked.dead_letter_queue}: {parked.waiting} records wait ({parked.in_flight} being received). "
+            f"Fix their cause first (the function's log: error types per record), then add --yes to send them "
+            f"back to {parked.queue}.",
+            file=out,
+        )
+        return 0
+    moved = redrive.redrive(operator, args.queue, args.max)
+    print(f"Sent {len(moved)} records from {parked.dead_letter_queue} back to {parked.queue}.", file=out)
+    for message_id in moved:
+        print(f"  {message_id}", file=out)
     return 0
 
 

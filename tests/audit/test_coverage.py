@@ -14,7 +14,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import time_machine
+from chalice.local import LambdaEventConverter
 
 from chalicelib.accounts.sessions import COOKIE_NAME
 from chalicelib.audit.records import RECORD_COLUMNS, AuditEvent
@@ -73,6 +75,12 @@ def test_every_audited_action_produces_exactly_its_records(
     alice = new_browser()
     steps.expect(["signin.succeeded"], lambda: alice.sign_in(associate.username, DEMO_PASSWORD))
     steps.expect(["signin.failed"], lambda: new_browser().sign_in("nobody-000000", "wrong guess for nobody"))
+    with pytest.MonkeyPatch.context() as patch:  # one address, a budget of one failure
+        patch.setenv("SEALPOST_SOURCE_FAILURE_BUDGET", "1")
+        patch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", "203.0.113.9")
+        guesser = new_browser()
+        steps.expect(["signin.failed"], lambda: guesser.sign_in("nobody-000001", "wrong guess for nobody"))
+        steps.expect(["signin.throttled"], lambda: guesser.sign_in("nobody-000002", "wrong guess for nobody"))
     created = steps.expect(
         ["account.created"], lambda: alice.post("/api/accounts", json_body={"email": "pat@clinic.example"})
     )
@@ -208,7 +216,7 @@ def test_every_audited_action_produces_exactly_its_records(
         "bounce": {"bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": "quinn@good.test"}]},
     }
     steps.expect(
-        ["message.bounced", "pickup.link_sent"], lambda: gateway.sns("handle_delivery_events", json.dumps(bounce))
+        ["message.bounced", "pickup.link_sent"], lambda: gateway.deliver("handle_delivery_events", json.dumps(bounce))
     )
     steps.expect(["mail.sender_refused"], lambda: gateway.inbound(mime("quinn@good.test"), verdicts={"dkim": "FAIL"}))
     broken = (
@@ -268,6 +276,8 @@ def test_every_audited_action_produces_exactly_its_records(
     steps.expect(
         ["admin.table_restored"], lambda: admin("restore-table", "tokens", "--from", "tokens-restored", "--yes")
     )
+    # The router's dead letters sent back to its queue (none wait: the command is audited all the same).
+    steps.expect(["admin.queue_redriven"], lambda: admin("redrive", "inbound-mail", "--yes"))
 
     # --- the end of an account
     steps.expect(["account.terminated"], lambda: alice.post(f"/api/accounts/{pat_name}/terminate"))
