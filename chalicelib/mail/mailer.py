@@ -95,7 +95,12 @@ class Mailer:
         tags: dict[str, str] | None = None,
     ) -> str:
         """Send a fully built message to ``destinations``; returns the SES message id or raises ``MailNotSent``."""
-        raw = message.as_bytes()
+        try:
+            raw = message.as_bytes()
+        except Exception as exc:
+            # The email package cannot write some part out: the caller falls back (a pickup link).
+            log.warning("a mail could not be written out", extra={"error": type(exc).__name__})
+            raise MailNotSent() from None
         check_headers(message, raw)
         request: dict[str, Any] = {
             "FromEmailAddress": sender or self.sender,

@@ -93,11 +93,11 @@ class TlsDelivery:
         if content.html:
             message.add_alternative(content.html, subtype="html")
         for file in content.attachments:
-            maintype, _, subtype = file.content_type.partition("/")
+            maintype, subtype = _attachable_type(file.content_type)
             message.add_attachment(
                 file.data,
-                maintype=maintype or "application",
-                subtype=subtype or "octet-stream",
+                maintype=maintype,
+                subtype=subtype,
                 filename=header_text(file.filename, MAX_FILENAME) or "attachment",
             )
         return message
@@ -125,3 +125,14 @@ class TlsDelivery:
             tags={"thread_id": thread_id, "seq": str(seq)},
         )
         return Sent(ses_message_id=ses_id, message_id=str(message["Message-ID"]))
+
+
+def _attachable_type(content_type: str) -> tuple[str, str]:
+    """The type a file is attached as: its own, except types the email package can only write from
+    parsed parts (a bounce's message/delivery-status, a multipart), which go as plain bytes."""
+    maintype, _, subtype = content_type.lower().partition("/")
+    if not maintype or not subtype or maintype == "multipart":
+        return "application", "octet-stream"
+    if maintype == "message" and subtype not in ("rfc822", "global"):
+        return "application", "octet-stream"
+    return maintype, subtype

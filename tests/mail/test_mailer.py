@@ -92,3 +92,22 @@ def test_a_mail_whose_bytes_read_back_with_another_header_is_not_sent() -> None:
     with pytest.raises(MailNotSent):
         check_headers(message, smuggled)
     check_headers(message, message.as_bytes())  # the honest bytes pass
+
+
+def test_a_mail_the_email_package_cannot_write_out_is_not_sent_and_says_so() -> None:
+    from email.message import EmailMessage
+
+    import pytest
+
+    from chalicelib.mail.mailer import Mailer, MailNotSent
+
+    class Unwritable(EmailMessage):
+        def as_bytes(self, *args: object, **kwargs: object) -> bytes:
+            raise AttributeError("'str' object has no attribute 'policy'")
+
+    sent: list[object] = []
+    message = Unwritable()
+    message["To"] = "bob@good.test"
+    with pytest.raises(MailNotSent):
+        Mailer("no-reply@plan.example", "Plan", lambda: sent).send_message(message, ["bob@good.test"])
+    assert sent == []

@@ -60,3 +60,31 @@ def test_headers_are_rebuilt_so_nothing_can_be_injected() -> None:
     )
     raw = message.as_string()
     assert "\nBcc:" not in raw and "\nCc:" not in raw and "\nX-Evil:" not in raw and "\nX: y" not in raw
+
+
+def test_a_bounce_report_or_multipart_file_is_attached_as_plain_bytes_the_email_package_can_write() -> None:
+    from email import message_from_bytes, policy
+
+    ses = RecordingSes()
+    delivery = TlsDelivery(settings(), Mailer("no-reply@plan.example", "Plan", lambda: ses))
+    report = b"Reporting-MTA: dns; mx.good.test\r\n\r\nFinal-Recipient: rfc822; bob@good.test\r\nAction: failed\r\n"
+    files = (
+        FileContent("status.txt", "message/delivery-status", report),
+        FileContent("parts.bin", "multipart/mixed", b"--x--"),
+        FileContent("invite.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"),
+    )
+    delivery.send(
+        ALICE,
+        "bob@good.test",
+        "Bob",
+        SecureContent("Bounce", "t", None, files),
+        thread_id="t" * 32,
+        seq=1,
+        reference_code="SP-1",
+    )
+    (request,) = ses.requests
+    sent = message_from_bytes(request["Content"]["Raw"]["Data"], policy=policy.default)
+    attached = {a.get_filename(): (a.get_content_type(), a.get_payload(decode=True)) for a in sent.iter_attachments()}
+    assert attached["status.txt"] == ("application/octet-stream", report)
+    assert attached["parts.bin"] == ("application/octet-stream", b"--x--")
+    assert attached["invite.ics"][0] == "text/calendar"
