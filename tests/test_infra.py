@@ -554,7 +554,11 @@ def test_the_operator_uses_the_data_key_only_through_the_stacks_tables_and_the_a
         for s in RESOURCES["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
         if "Fn::If" in s and s["Fn::If"][0] == "HasOperatorRole"
     }
-    assert set(statements) == {"OperatorUsesTheStackTables", "OperatorWritesAuditRecords"}
+    assert set(statements) == {
+        "OperatorUsesTheStackTables",
+        "OperatorWritesAuditRecords",
+        "OperatorRedrivesTheMailQueues",
+    }
     for condition, statement, absent in statements.values():
         assert condition == "HasOperatorRole" and absent == {"Ref": "AWS::NoValue"}
         assert statement["Principal"] == {"AWS": {"Ref": "OperatorRoleArn"}}
@@ -569,6 +573,14 @@ def test_the_operator_uses_the_data_key_only_through_the_stacks_tables_and_the_a
     audit = statements["OperatorWritesAuditRecords"][1]
     assert _actions(audit) == ["kms:GenerateDataKey"]
     assert audit["Condition"]["StringEquals"]["kms:ViaService"] == {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}
+    # A redrive receives from a dead-letter queue (decrypt) and sends to its source queue (encrypt).
+    redrive = statements["OperatorRedrivesTheMailQueues"][1]
+    assert _actions(redrive) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    through_sqs = redrive["Condition"]["StringEquals"]
+    assert through_sqs["kms:ViaService"] == {"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"}
+    queues = [a["Fn::Sub"].split(":${AWS::AccountId}:")[1] for a in through_sqs["kms:EncryptionContext:aws:sqs:arn"]]
+    named = [RESOURCES[q]["Properties"]["QueueName"]["Fn::Sub"] for q in of_type("AWS::SQS::Queue")]
+    assert sorted(queues) == sorted(named)
 
 
 def test_every_use_of_a_key_is_bound_to_a_service_a_context_or_a_source() -> None:
@@ -731,10 +743,11 @@ def test_every_operator_setting_is_a_stack_parameter_with_its_default_and_bounds
 def test_the_functions_get_no_parameter_or_variable_that_the_settings_ignore() -> None:
     variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     by_variable = {spec.variable: (name, spec) for name, spec in specs().items()}
+    # (Powertools reads its own variables: the metrics' service and namespace.)
     problems = [
         f"Globals {variable} is no setting of chalicelib/settings.py"
         for variable in variables
-        if variable not in by_variable
+        if variable not in by_variable and variable not in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE")
     ]
     for variable, value in variables.items():
         ref = value.get("Ref") if isinstance(value, dict) else None
@@ -760,3 +773,411 @@ def test_the_readme_configuration_table_shows_each_parameters_default() -> None:
         if default.startswith("`") and default.strip("`") != str(TEMPLATE["Parameters"][name].get("Default"))
     ]
     assert not problems, "\n".join(problems)
+
+
+# --- operations: queues, alarms, dashboard, the edge (issue 11) ----------------------------------
+
+# The metrics contract with chalicelib/metrics.py: namespace Sealpost, one dimension `service`.
+CONTRACT_METRICS = {
+    "SignInSucceeded", "SignInFailed", "AccountLocked", "BreakGlassSignIn", "MessageSent", "DeliveredOverTls",
+    "PickupNoticeSent", "DeliveryBounced", "MailRefused", "AccessDenied", "TamperDetected", "DigestWritten",
+    "DigestRunFailed",
+}  # fmt: skip
+# The AWS metrics the alarms and the dashboard may name, with the dimensions each takes.
+AWS_METRICS = {
+    "AWS/ApiGateway": ({"4XXError", "5XXError", "Latency", "IntegrationLatency", "Count"}, {"ApiName", "Stage"}),
+    "AWS/Lambda": ({"Errors", "Throttles", "Invocations", "Duration"}, {"FunctionName"}),
+    "AWS/SQS": ({"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}, {"QueueName"}),
+    "AWS/WAFV2": ({"BlockedRequests", "AllowedRequests", "CountedRequests"}, {"WebACL", "Region", "Rule"}),
+}
+MAIL_QUEUES = {  # queue -> (its dead-letter queue, its name's suffix, the function reading it, its topic)
+    "InboundMailQueue": ("InboundMailDeadLetters", "inbound-mail", "RouteInboundMail", "InboundTopic"),
+    "DeliveryEventsQueue": (
+        "DeliveryEventsDeadLetters", "delivery-events", "HandleDeliveryEvents", "DeliveryEventsTopic"
+    ),
+}  # fmt: skip
+STACK_NAME = {"Ref": "AWS::StackName"}
+
+
+def test_the_audit_metrics_are_the_contracts() -> None:
+    from chalicelib.audit.records import METRICS
+
+    assert set(METRICS.values()) | {"DigestWritten", "DigestRunFailed"} == CONTRACT_METRICS
+
+
+def test_each_mail_queue_is_encrypted_and_redrives_to_its_dead_letter_queue_after_five_receives() -> None:
+    for name, (dead_letters, suffix, _, _) in MAIL_QUEUES.items():
+        queue, dlq = RESOURCES[name]["Properties"], RESOURCES[dead_letters]["Properties"]
+        assert queue["QueueName"] == {"Fn::Sub": f"${{AWS::StackName}}-{suffix}"}
+        assert dlq["QueueName"] == {"Fn::Sub": f"${{AWS::StackName}}-{suffix}-dlq"}
+        assert queue["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [dead_letters, "Arn"]},
+            "maxReceiveCount": 5,
+        }
+        # A message keeps its first enqueue time in the DLQ: the DLQ keeps it longer (14 days).
+        assert queue["MessageRetentionPeriod"] >= 4 * 86400 and dlq["MessageRetentionPeriod"] == 14 * 86400
+        assert dlq["RedriveAllowPolicy"]["redrivePermission"] == "byQueue"
+        (source,) = dlq["RedriveAllowPolicy"]["sourceQueueArns"]
+        assert source["Fn::Sub"].endswith(f":${{AWS::StackName}}-{suffix}")
+        for spec in (RESOURCES[name], RESOURCES[dead_letters]):
+            assert spec["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+            assert spec["DeletionPolicy"] == spec["UpdateReplacePolicy"] == "Retain"
+
+
+def test_each_queue_hides_a_received_message_six_times_its_functions_timeout(merged_package: Any) -> None:
+    resources = merged_package.template["Resources"]
+    for name, (_, _, function, _) in MAIL_QUEUES.items():
+        timeout = resources[function]["Properties"]["Timeout"]
+        assert resources[name]["Properties"]["VisibilityTimeout"] >= 6 * timeout, name
+
+
+def test_the_mail_functions_read_their_own_queue_and_report_partial_batch_failures(merged_package: Any) -> None:
+    resources = merged_package.template["Resources"]
+    translated = json.loads(merged_package.translated.read_text())["Resources"]
+    for name, (_, suffix, function, _) in MAIL_QUEUES.items():
+        spec = resources[function]
+        (event,) = spec["Properties"]["Events"].values()
+        assert event["Type"] == "SQS"
+        queue_arn = event["Properties"]["Queue"]["Fn::Sub"]
+        assert (
+            queue_arn
+            == f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:${{AWS::StackName}}-{suffix}"
+        )
+        assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        # Chalice's Fn::Sub ARN makes no dependency: the function waits for the queue.
+        assert name in spec["DependsOn"]
+        (mapping,) = [
+            r["Properties"]
+            for r in translated.values()
+            if r["Type"] == "AWS::Lambda::EventSourceMapping" and r["Properties"]["FunctionName"] == {"Ref": function}
+        ]
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["EventSourceArn"] == {"Fn::Sub": queue_arn}
+    assert (
+        resources["RouteInboundMail"]["Properties"]["Events"]["RouteInboundMailSqsEventSource"]["Properties"][
+            "BatchSize"
+        ]
+        == 1
+    )
+    # No function is subscribed to a topic any more: the queues are.
+    assert not [
+        r
+        for r in translated.values()
+        if r["Type"] == "AWS::SNS::Subscription" and r["Properties"]["Protocol"] == "lambda"
+    ]
+
+
+def test_each_topic_feeds_its_queue_raw_and_only_it_may_send_there() -> None:
+    subscriptions = {
+        p["TopicArn"]["Ref"]: p for p in of_type("AWS::SNS::Subscription").values() if p["Protocol"] == "sqs"
+    }
+    (policy,) = of_type("AWS::SQS::QueuePolicy").values()
+    allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert sorted(q["Ref"] for q in policy["Queues"]) == sorted(MAIL_QUEUES)
+    for name, (_, _, _, topic) in MAIL_QUEUES.items():
+        subscription = subscriptions[topic]
+        assert subscription["Endpoint"] == {"Fn::GetAtt": [name, "Arn"]} and subscription["RawMessageDelivery"] is True
+        (allow,) = [s for s in allows if s["Resource"] == {"Fn::GetAtt": [name, "Arn"]}]
+        assert allow["Principal"] == {"Service": "sns.amazonaws.com"} and allow["Action"] == "sqs:SendMessage"
+        assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": topic}}}
+    assert len(allows) == len(MAIL_QUEUES)
+    # SNS may use the data key for exactly these two topics' deliveries.
+    sns = _key_statements("DataKey")["SnsDeliversToTheMailQueues"]
+    arns = [a["Fn::Sub"].split(":${AWS::AccountId}:")[1] for a in sns["Condition"]["ArnEquals"]["aws:SourceArn"]]
+    assert arns == [RESOURCES[t]["Properties"]["TopicName"]["Fn::Sub"] for *_, t in MAIL_QUEUES.values()]
+
+
+def _alarms() -> dict[str, dict[str, Any]]:
+    return of_type("AWS::CloudWatch::Alarm")
+
+
+def test_every_alarm_notifies_the_alarm_topic_when_it_fires_and_when_it_clears() -> None:
+    alarms = _alarms()
+    assert len(alarms) >= 19
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        # Named after the stack: the data key lets CloudWatch publish for these alarms only.
+        assert alarm["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-"), name
+    publish = _key_statements("DataKey")["CloudWatchPublishesAlarms"]
+    assert publish["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].endswith(":alarm:${AWS::StackName}-*")
+
+
+def test_every_alarm_watches_a_metric_that_is_emitted_with_its_dimensions() -> None:
+    for name, alarm in _alarms().items():
+        dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+        if alarm["Namespace"] == "Sealpost":
+            assert alarm["MetricName"] in CONTRACT_METRICS and dimensions == {"service": STACK_NAME}, name
+        else:
+            metrics, names = AWS_METRICS[alarm["Namespace"]]
+            assert alarm["MetricName"] in metrics and set(dimensions) <= names, name
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert (
+        variables["POWERTOOLS_SERVICE_NAME"] == STACK_NAME and variables["POWERTOOLS_METRICS_NAMESPACE"] == "Sealpost"
+    )
+
+
+def test_the_alarms_cover_errors_throttles_dead_letters_digests_tampering_break_glass_and_lockouts() -> None:
+    watched = {
+        (a["Namespace"], a["MetricName"], json.dumps(a["Dimensions"], sort_keys=True)): a for a in _alarms().values()
+    }
+
+    def alarm(namespace: str, metric: str, dimensions: list[dict[str, Any]]) -> dict[str, Any]:
+        return watched[(namespace, metric, json.dumps(dimensions, sort_keys=True))]
+
+    api = alarm(
+        "AWS/ApiGateway", "5XXError", [{"Name": "ApiName", "Value": STACK_NAME}, {"Name": "Stage", "Value": "api"}]
+    )
+    assert api["Threshold"] == {"Ref": "ApiErrorAlarmThreshold"} and api["Period"] == 300
+    # The API's name is the stack's (RestAPI Name and the body's title), so the dimension is this stack's.
+    assert RESOURCES["RestAPI"]["Properties"]["Name"] == STACK_NAME
+    assert RESOURCES["RestAPI"]["Properties"]["DefinitionBody"]["info"]["title"] == STACK_NAME
+    for function in FUNCTIONS:
+        for metric in ("Errors", "Throttles"):
+            found = alarm("AWS/Lambda", metric, [{"Name": "FunctionName", "Value": {"Ref": function}}])
+            assert found["Threshold"] == 1 and found["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    for dead_letters, *_ in MAIL_QUEUES.values():
+        queue_name = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters, "QueueName"]}}]
+        depth = alarm("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue_name)
+        assert (depth["Statistic"], depth["Threshold"], depth["ComparisonOperator"]) == (
+            "Maximum",
+            1,
+            "GreaterThanOrEqualToThreshold",
+        )
+    service = [{"Name": "service", "Value": STACK_NAME}]
+    for metric in ("TamperDetected", "BreakGlassSignIn", "DigestRunFailed"):
+        any_one = alarm("Sealpost", metric, service)
+        assert any_one["Threshold"] == 1 and any_one["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert any_one["TreatMissingData"] == "notBreaching"
+    lockouts = alarm("Sealpost", "AccountLocked", service)
+    assert lockouts["Threshold"] == {"Ref": "LockoutAlarmThreshold"} and lockouts["Period"] == 300
+    assert alarm("Sealpost", "DeliveryBounced", service)["Threshold"] == {"Ref": "BounceAlarmThreshold"}
+    digest = alarm("Sealpost", "DigestWritten", service)
+    assert (digest["Statistic"], digest["ComparisonOperator"], digest["Threshold"]) == ("Sum", "LessThanThreshold", 1)
+    assert digest["TreatMissingData"] == "breaching" and digest["EvaluationPeriods"] == digest["DatapointsToAlarm"] == 2
+
+
+def test_the_digest_missing_alarm_waits_at_least_one_digest_period_for_every_allowed_length() -> None:
+    digest = next(a for a in _alarms().values() if a["MetricName"] == "DigestWritten")
+    assert digest["Period"] == {"Fn::FindInMap": ["DigestAlarmPeriod", {"Ref": "AuditDigestMinutes"}, "Seconds"]}
+    periods = TEMPLATE["Mappings"]["DigestAlarmPeriod"]
+    assert sorted(int(minutes) for minutes in periods) == sorted(PERIOD_MINUTES)
+    for minutes, seconds in ((int(m), v["Seconds"]) for m, v in periods.items()):
+        # The writer runs hourly; CloudWatch evaluates at most seven days.
+        assert seconds >= max(3600, minutes * 60) and seconds % 60 == 0 and 2 * seconds <= 604800, minutes
+
+
+def test_the_alarm_topic_is_encrypted_and_mails_only_when_an_address_is_given() -> None:
+    topic = RESOURCES["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    (mail,) = [name for name, p in of_type("AWS::SNS::Subscription").items() if p["Protocol"] == "email"]
+    assert RESOURCES[mail]["Condition"] == "HasAlarmEmail"
+    assert RESOURCES[mail]["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+    assert TEMPLATE["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    assert TEMPLATE["Parameters"]["AlarmEmail"]["Default"] == ""
+
+
+def _dashboard_body() -> tuple[dict[str, Any], set[str]]:
+    """The dashboard's JSON with every ${...} of its Fn::Sub replaced by a sample, and those names."""
+    import re
+
+    (dashboard,) = of_type("AWS::CloudWatch::Dashboard").values()
+    text = dashboard["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([^}!]+)\}", text))
+    return json.loads(re.sub(r"\$\{[^}!]+\}", "sample", text)), names
+
+
+def test_the_dashboard_body_is_json_and_names_only_metrics_that_are_emitted() -> None:
+    body, substituted = _dashboard_body()
+    # Each ${...} is a pseudo parameter or a resource (attribute) of the template.
+    assert {n.split(".")[0] for n in substituted if not n.startswith("AWS::")} <= set(RESOURCES)
+    shown: set[tuple[str, str]] = set()
+    for widget in body["widgets"]:
+        for metric in widget["properties"]["metrics"]:
+            namespace, name, *rest = metric
+            dimensions = [d for d in rest if isinstance(d, str)][::2]
+            shown.add((namespace, name))
+            if namespace == "Sealpost":
+                assert name in CONTRACT_METRICS and dimensions == ["service"], metric
+            else:
+                names, allowed = AWS_METRICS[namespace]
+                assert name in names and set(dimensions) <= allowed, metric
+    assert {("Sealpost", m) for m in CONTRACT_METRICS} <= shown
+    assert {("AWS/SQS", "ApproximateNumberOfMessagesVisible"), ("AWS/WAFV2", "BlockedRequests")} <= shown
+    assert {("AWS/ApiGateway", m) for m in ("4XXError", "5XXError", "Latency")} <= shown
+    assert ("AWS/Lambda", "Errors") in shown
+
+
+def _web_acl_rules() -> dict[str, dict[str, Any]]:
+    return {rule["Name"]: rule for rule in RESOURCES["WebAcl"]["Properties"]["Rules"]}
+
+
+def _scope(rule: dict[str, Any]) -> tuple[str | None, str]:
+    """A rate rule's scope: the method it counts (None: every method) and its path pattern."""
+    scope = rule["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
+    statements = scope["AndStatement"]["Statements"] if "AndStatement" in scope else [scope]
+    method = [s["ByteMatchStatement"]["SearchString"] for s in statements if "ByteMatchStatement" in s]
+    (pattern,) = [s["RegexMatchStatement"] for s in statements if "RegexMatchStatement" in s]
+    assert pattern["FieldToMatch"] == {"UriPath": {}}
+    return (method[0] if method else None), pattern["RegexString"]
+
+
+def _route_paths(method: str, *templates: str) -> list[str]:
+    """The app's routes for ``method`` that are or start with ``templates`` (a template ending in
+    ``*``), with a sample in each {parameter}; each template must name at least one route."""
+    import re
+
+    from app import app
+
+    paths = []
+    for template in templates:
+        found = [
+            path
+            for path, entries in app.routes.items()
+            if method in entries and (path == template or (template.endswith("*") and path.startswith(template[:-1])))
+        ]
+        assert found, (method, template)
+        paths += [re.sub(r"\{[^}]+\}", "Zx9-sample_token", path) for path in found]
+    return paths
+
+
+def test_the_web_acl_rate_limits_sign_in_pickup_and_reset_per_source_ip_on_the_apps_own_paths() -> None:
+    import re
+
+    rules = _web_acl_rules()
+    acl = RESOURCES["WebAcl"]["Properties"]
+    assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
+    sign_ins = ("/signin", "/api/session", "/api/register", "/register/{token}", "/p/{token}/signin")
+    link_sign_ins = ("/api/pickup/{token}/signin", "/api/pickup/{token}/register")
+    resets = ("/forgot", "/reset/{token}", "/api/password/forgot", "/api/password/reset")
+    targets = {
+        "SignInPerIp": ("POST", _route_paths("POST", *sign_ins, *link_sign_ins)),
+        "ResetPerIp": ("POST", _route_paths("POST", *resets)),
+        "PickupPerIp": (None, _route_paths("GET", "/p/*") + _route_paths("POST", "/p/*", "/api/pickup/*")),
+    }
+    others = [("GET", p) for p in _route_paths("GET", "/threads/*", "/static/*", "/account", "/signin", "/forgot")]
+    posts = ("/threads", "/api/threads", "/api/session/revoke-all", "/signout", "/api/password")
+    others += [("POST", p) for p in _route_paths("POST", *posts)]
+    assert others and "/api/session" in targets["SignInPerIp"][1] and "/api/password/reset" in targets["ResetPerIp"][1]
+    for name, (method, paths) in targets.items():
+        rule = rules[name]
+        assert rule["Action"] == {"Block": {}} and rule["VisibilityConfig"]["SampledRequestsEnabled"] is True
+        rate = rule["Statement"]["RateBasedStatement"]
+        assert rate["AggregateKeyType"] == "IP" and rate["EvaluationWindowSec"] == 300
+        assert TEMPLATE["Parameters"][rate["Limit"]["Ref"]]["Type"] == "Number"
+        counted, pattern = _scope(rule)
+        assert counted == method and paths, name
+        for path in paths:  # on the custom domain, and on the execute-api address (stage `api`)
+            assert re.search(pattern, path) and re.search(pattern, "/api" + path), (name, path)
+        counted_too = [(m, p) for m, p in others if m == (method or m) and re.search(pattern, p)]
+        assert not counted_too, (name, counted_too)
+    everything = rules["RequestsPerIp"]["Statement"]["RateBasedStatement"]
+    assert everything["AggregateKeyType"] == "IP" and "ScopeDownStatement" not in everything
+    managed = {
+        r["Statement"]["ManagedRuleGroupStatement"]["Name"]
+        for r in rules.values()
+        if "ManagedRuleGroupStatement" in r["Statement"]
+    }
+    assert managed == {
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesAmazonIpReputationList",
+    }
+    assert len({r["Priority"] for r in rules.values()}) == len(rules)
+    for rule in rules.values():
+        assert (
+            rule["VisibilityConfig"]["CloudWatchMetricsEnabled"] is True
+            and rule["VisibilityConfig"]["MetricName"] == rule["Name"]
+        )
+        assert rule.get("OverrideAction", {"None": {}}) == {"None": {}}  # managed groups block, never only count
+
+
+def test_the_web_acl_guards_the_api_stage_and_logs_blocks_without_tokens_or_cookies(merged_package: Any) -> None:
+    association = RESOURCES["WebAclAssociation"]["Properties"]
+    assert association["WebACLArn"] == {"Fn::GetAtt": ["WebAcl", "Arn"]}
+    assert association["ResourceArn"]["Fn::Sub"].endswith("::/restapis/${RestAPI}/stages/${RestAPI.Stage}")
+    translated = json.loads(merged_package.translated.read_text())["Resources"]
+    (stage,) = [n for n, r in translated.items() if r["Type"] == "AWS::ApiGateway::Stage"]
+    assert translated["WebAclAssociation"]["Properties"]["ResourceArn"]["Fn::Sub"].endswith(f"/stages/${{{stage}}}")
+    logging = RESOURCES["WafLogging"]["Properties"]
+    assert logging["ResourceArn"] == {"Fn::GetAtt": ["WebAcl", "Arn"]}
+    (destination,) = logging["LogDestinationConfigs"]
+    assert destination["Fn::Sub"].endswith(":log-group:${WafLogs}")
+    group = RESOURCES["WafLogs"]["Properties"]
+    assert group["LogGroupName"] == {"Fn::Sub": "aws-waf-logs-${AWS::StackName}"}  # WAF's required prefix
+    assert group["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]} and group["RetentionInDays"] == {
+        "Ref": "LogRetentionDays"
+    }
+    # The URI carries the pickup, registration and reset tokens.
+    assert logging["RedactedFields"] == [
+        {"SingleHeader": {"Name": "authorization"}},
+        {"SingleHeader": {"Name": "cookie"}},
+        {"QueryString": {}},
+        {"UriPath": {}},
+    ]
+
+
+def test_the_api_stage_is_throttled_and_logs_json_lines_without_paths_or_query_strings(merged_package: Any) -> None:
+    translated = json.loads(merged_package.translated.read_text())["Resources"]
+    (stage,) = [r["Properties"] for r in translated.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    (setting,) = stage["MethodSettings"]
+    assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*")
+    assert setting["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRateLimit"}
+    assert setting["ThrottlingBurstLimit"] == {"Ref": "ApiThrottleBurstLimit"}
+    assert setting.get("LoggingLevel", "OFF") == "OFF" and not setting.get(
+        "DataTraceEnabled"
+    )  # execution logs log path parameters
+    log = stage["AccessLogSetting"]
+    assert log["DestinationArn"]["Fn::Sub"].endswith(":log-group:${ApiAccessLogs}")
+    line = json.loads(log["Format"])
+    assert {"requestId", "ip", "method", "status", "latency", "userAgent", "wafResponseCode", "resourcePath"} <= set(
+        line
+    )
+    assert line["resourcePath"] == "$context.resourcePath"
+    lowered = log["Format"].lower()
+    for leak in ("$context.path", "querystring", "requestoverride", "$input", "$context.authorizer"):
+        assert leak not in lowered, leak
+    group = RESOURCES["ApiAccessLogs"]
+    assert group["DeletionPolicy"] == "Retain" and group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    arns = _key_statements("DataKey")["LogsEncryptTheFunctionsLogGroups"]["Condition"]["ArnLike"]
+    groups = [a["Fn::Sub"].split(":log-group:")[1] for a in arns["kms:EncryptionContext:aws:logs:arn"]]
+    assert groups == [
+        "/aws/lambda/${AWS::StackName}/*",
+        "/aws/apigateway/${AWS::StackName}/*",
+        "aws-waf-logs-${AWS::StackName}",
+    ]
+
+
+def test_the_account_logging_role_is_the_stacks_only_when_asked_and_the_stage_waits_for_it() -> None:
+    assert TEMPLATE["Parameters"]["ManageApiGatewayAccount"]["Default"] == "true"
+    assert TEMPLATE["Conditions"]["ManagesApiGatewayAccount"] == {
+        "Fn::Equals": [{"Ref": "ManageApiGatewayAccount"}, "true"]
+    }
+    for name in ("ApiGatewayAccount", "ApiGatewayLogsRole"):
+        assert RESOURCES[name]["Condition"] == "ManagesApiGatewayAccount", name
+    assert RESOURCES["ApiGatewayAccount"]["Properties"] == {
+        "CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLogsRole", "Arn"]}
+    }
+    trust = RESOURCES["ApiGatewayLogsRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "apigateway.amazonaws.com"}]
+    # The stage logs into ApiAccessLogs; the log group refers to the account setting when there is one.
+    (tag,) = RESOURCES["ApiAccessLogs"]["Properties"]["Tags"]
+    assert tag["Value"]["Fn::If"][:2] == ["ManagesApiGatewayAccount", {"Ref": "ApiGatewayAccount"}]
+
+
+def test_every_function_logs_json_lines_to_its_own_log_group(merged_package: Any) -> None:
+    translated = json.loads(merged_package.translated.read_text())["Resources"]
+    for name in FUNCTIONS:
+        config = translated[name]["Properties"]["LoggingConfig"]
+        assert config == {
+            "LogFormat": "JSON",
+            "ApplicationLogLevel": "INFO",
+            "SystemLogLevel": "WARN",
+            "LogGroup": {"Ref": f"{name}Logs"},
+        }, name
+        variables = translated[name]["Properties"]["Environment"]["Variables"]
+        assert variables["POWERTOOLS_SERVICE_NAME"] == STACK_NAME, name

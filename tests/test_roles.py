@@ -20,7 +20,7 @@ import pytest
 from devtools.intrinsics import Provisioned, Resolver
 from tests.packaging import FUNCTION_ROLES
 
-OTHER_ROLES = {"BackupRole", "ReplicationRole"}
+OTHER_ROLES = {"BackupRole", "ReplicationRole", "ApiGatewayLogsRole"}
 SAMPLE_PARAMETERS = {
     "MailDomain": "plan.example",
     "InternalDomains": "plan.example,corp.plan.example",
@@ -65,6 +65,21 @@ def via_dynamodb(*tables: str) -> dict[str, Any]:
     }
 
 
+def queue(name: str) -> str:
+    return f"arn:aws:sqs:REGION:ACCOUNT:STACK-{name}"
+
+
+def via_sqs(name: str) -> dict[str, Any]:
+    """SQS decrypts a queue's messages for the caller (encryption context: the queue's ARN)."""
+    return {
+        "StringEquals": {"kms:ViaService": "sqs.REGION.amazonaws.com", "kms:EncryptionContext:aws:sqs:arn": queue(name)}
+    }
+
+
+# Lambda's event source mapping polls a function's queue as the function's role.
+RECEIVE = "sqs:ReceiveMessage sqs:DeleteMessage sqs:GetQueueAttributes"
+
+
 def content(*purposes: str) -> dict[str, Any]:
     """The Encryption SDK's direct calls: chalicelib/messaging/encryption.py ``Encryptor.context``."""
     return {"StringEquals": {"kms:EncryptionContext:deployment": "STACK", "kms:EncryptionContext:purpose": purposes}}
@@ -100,6 +115,8 @@ MATRIX: dict[str, list[tuple[Any, ...]]] = {
     ],
     "RouteInboundMail": [
         (LOGS, logs("RouteInboundMail")),
+        (RECEIVE, queue("inbound-mail")),
+        ("kms:Decrypt", DATA_KEY, via_sqs("inbound-mail")),
         ("s3:GetObject", bucket("inbound", "/inbound/*")),
         ("dynamodb:GetItem dynamodb:PutItem", table("accounts")),
         ("dynamodb:PutItem", table("tokens")),
@@ -120,6 +137,8 @@ MATRIX: dict[str, list[tuple[Any, ...]]] = {
     ],
     "HandleDeliveryEvents": [
         (LOGS, logs("HandleDeliveryEvents")),
+        (RECEIVE, queue("delivery-events")),
+        ("kms:Decrypt", DATA_KEY, via_sqs("delivery-events")),
         ("dynamodb:GetItem", table("accounts")),
         ("dynamodb:PutItem", table("tokens")),
         ("dynamodb:GetItem dynamodb:PutItem dynamodb:Query", table("threads")),
@@ -370,5 +389,9 @@ def test_every_arn_in_the_roles_names_a_resource_of_the_template(merged: dict[st
                 assert resource.split(":log-group:")[1].removesuffix(":*") == f"/aws/lambda/STACK/{function}"
     assert {n.split(":table/")[1].split("/")[0] for n in named if ":table/" in n} <= tables
     assert {n.split(":s3:::")[1].split("/")[0] for n in named if ":s3:::" in n} <= buckets
+    queues = {
+        resolver.resolve(s["Properties"]["QueueName"]) for s in resources.values() if s["Type"] == "AWS::SQS::Queue"
+    }
+    assert {n.rsplit(":", 1)[1] for n in named if n.startswith("arn:aws:sqs:")} <= queues
     assert {v for v in named if v.startswith("STACK-") and not v.endswith("-tls-required")} <= tables
     assert {f"/aws/lambda/STACK/{f}" for f in FUNCTION_ROLES} == groups
