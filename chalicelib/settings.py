@@ -180,6 +180,13 @@ class Settings:
     # Not read from the environment: the window of the failure counter shared by unknown
     # user names (against name probing) is part of the lockout design, not a policy.
     unknown_user_guard_seconds: int = 24 * HOUR
+    # The failure budget of one source address (accounts.source_budget): failed sign-ins, bad links
+    # and reset requests it may make per window before its attempts are refused (429). 0 turns it
+    # off. Variables without a parameter (yet); the WAF's rate rules are the layer in front.
+    source_failure_budget: int = setting("SOURCE_FAILURE_BUDGET", default=20, low=0, high=10_000)
+    source_failure_window_seconds: int = setting(
+        "SOURCE_FAILURE_WINDOW_MINUTES", default=15, low=1, high=24 * 60, unit=MINUTE
+    )
     # Engineering limits, no parameter: a JSON body is small by design, and inline downloads
     # must stay below Lambda's 6 MB response; tuned with the code, not per plan.
     max_json_bytes: int = setting("MAX_JSON_BYTES", default=64 * KB, low=1 * KB, high=6 * MB)
@@ -200,6 +207,11 @@ class Settings:
     max_mail_bytes: int = setting("MAX_MAIL_MB", default=25, low=1, high=40, unit=MB, parameter="MaxMailMB")
     tls_cache_seconds: int = setting(
         "TLS_CACHE_HOURS", default=24, low=1, high=7 * 24, unit=HOUR, parameter="TlsCacheHours"
+    )
+    # R11, fail closed: content the scanner cannot read (images, archives, forwarded mail, S/MIME,
+    # encrypted files, HTML comments) counts as sensitive, so it needs verified TLS or pickup.
+    unscannable_is_sensitive: bool = setting(
+        "UNSCANNABLE_IS_SENSITIVE", default=True, parameter="UnscannableContentIsSensitive"
     )
     audit_digest_minutes: int = setting(
         "AUDIT_DIGEST_MINUTES",

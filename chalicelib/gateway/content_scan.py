@@ -18,6 +18,11 @@ What counts, chosen for few false positives:
 
 Text is normalised first (NFKC, invisible format characters removed, dashes unified), so
 full-width digits or zero-width spaces do not hide a number.
+
+What cannot be read counts too (R11, fail closed): ``scan_mail`` reads PDF and Office text
+and forwarded messages through ``attachment_text`` and reports the rest by ``UnreadableKind``
+(``unreadable_pdf``, ``unreadable_image``, ``forwarded_message``, ``html_comment``,
+``smime_opaque``, ...), by kind and count only. File names are scanned as text.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
+from chalicelib.gateway.attachment_text import Budget, Caps, Extracted, UnreadableKind, read_attachment
 
 if TYPE_CHECKING:
     from chalicelib.gateway.mime_intake import InboundMail
@@ -49,30 +55,54 @@ class SensitiveKind(StrEnum):
 
 @dataclass(frozen=True)
 class ScanResult:
-    """Findings by kind (only kinds found), and attachments that could not be scanned as text."""
+    """Findings by kind (only kinds found), and content that could not be read, by kind.
+
+    Unreadable content counts as sensitive (``found``, and in ``as_record``) unless the
+    deployment relaxed that (``unreadable_is_sensitive=False``): then only real findings count.
+    """
 
     counts: tuple[tuple[SensitiveKind, int], ...] = ()
-    unscanned_attachments: int = 0
+    unreadable: tuple[tuple[UnreadableKind, int], ...] = ()
+    unreadable_is_sensitive: bool = True
 
     @classmethod
-    def of(cls, counts: Counter[SensitiveKind], unscanned_attachments: int = 0) -> ScanResult:
-        return cls(tuple(sorted((k, n) for k, n in counts.items() if n > 0)), unscanned_attachments)
+    def of(
+        cls,
+        counts: Counter[SensitiveKind],
+        unreadable: Counter[UnreadableKind] | None = None,
+        *,
+        unreadable_is_sensitive: bool = True,
+    ) -> ScanResult:
+        return cls(
+            tuple(sorted((k, n) for k, n in counts.items() if n > 0)),
+            tuple(sorted((k, n) for k, n in (unreadable or Counter()).items() if n > 0)),
+            unreadable_is_sensitive,
+        )
 
     @property
     def found(self) -> bool:
-        return bool(self.counts)
+        return bool(self.counts) or (self.unreadable_is_sensitive and bool(self.unreadable))
 
-    def count(self, kind: SensitiveKind) -> int:
-        return dict(self.counts).get(kind, 0)
+    def count(self, kind: SensitiveKind | UnreadableKind) -> int:
+        return dict[str, int](self.counts + self.unreadable).get(kind, 0)
 
     def as_record(self) -> dict[str, int]:
-        """For audit records: ``{"ssn": 2, ...}``. Counts only."""
-        return {str(kind): number for kind, number in self.counts}
+        """For audit records: ``{"ssn": 2, "unreadable_pdf": 1, ...}``. Counts only, of what counts."""
+        counted = self.counts + self.unreadable if self.unreadable_is_sensitive else self.counts
+        return {str(kind): number for kind, number in counted}
+
+    def unreadable_record(self) -> dict[str, int]:
+        """Content that could not be read, by kind, whether or not it counts as sensitive."""
+        return {str(kind): number for kind, number in self.unreadable}
 
     def __add__(self, other: ScanResult) -> ScanResult:
         total: Counter[SensitiveKind] = Counter(dict(self.counts))
         total.update(dict(other.counts))
-        return ScanResult.of(total, self.unscanned_attachments + other.unscanned_attachments)
+        unreadable: Counter[UnreadableKind] = Counter(dict(self.unreadable))
+        unreadable.update(dict(other.unreadable))
+        # Fail closed: if either side counts unreadable content, the sum does.
+        strict = self.unreadable_is_sensitive or other.unreadable_is_sensitive
+        return ScanResult.of(total, unreadable, unreadable_is_sensitive=strict)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -341,15 +371,22 @@ _BLOCK_TAGS = """
 
 
 class _TextExtractor(HTMLParser):
+    """Visible text (``pieces``); text a reader does not see but that travels with the mail
+    (``hidden``: comments, alt and title attributes); and comments that hold text (``comments``)."""
+
     _BLOCKS = frozenset(_BLOCK_TAGS.split())
     _SKIPPED = frozenset({"script", "style", "template"})
+    _HIDDEN_ATTRIBUTES = frozenset({"alt", "title", "aria-label", "placeholder", "value"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.pieces: list[str] = []
+        self.hidden: list[str] = []
+        self.comments = 0
         self._skipping = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hidden += [value for name, value in attrs if value and name in self._HIDDEN_ATTRIBUTES]
         if tag in self._SKIPPED:
             self._skipping += 1
         elif tag in self._BLOCKS:
@@ -365,17 +402,41 @@ class _TextExtractor(HTMLParser):
         if not self._skipping:
             self.pieces.append(data)
 
+    def handle_comment(self, data: str) -> None:
+        stripped = data.strip()
+        if stripped.startswith("[if") and "]>" in stripped:
+            # An Outlook conditional comment: Outlook shows what it holds, so it is read as HTML.
+            visible, hidden, comments = html_parts(stripped.split("]>", 1)[1].rsplit("<![endif]", 1)[0])
+            self.hidden += [visible, *hidden]
+            self.comments += comments
+        elif _HAS_TEXT.search(stripped) and not stripped.startswith("[endif]"):
+            self.comments += 1
+            self.hidden.append(data)
 
-def html_to_text(html: str) -> str:
-    """The visible text of ``html`` (inline tags join, block tags break lines; scripts and styles dropped)."""
+
+_HAS_TEXT = re.compile(r"[0-9A-Za-z]")
+
+
+def html_parts(html: str) -> tuple[str, list[str], int]:
+    """The visible text of ``html``, its hidden texts, and how many comments hold text."""
     extractor = _TextExtractor()
     extractor.feed(html)
     extractor.close()
-    return "".join(extractor.pieces)
+    return "".join(extractor.pieces), extractor.hidden, extractor.comments
+
+
+def html_to_text(html: str) -> str:
+    """The visible text of ``html`` (inline tags join, block tags break lines; scripts and styles dropped)."""
+    return html_parts(html)[0]
 
 
 def scan_html(html: str | None) -> ScanResult:
-    return scan_text(html_to_text(html)) if html else ScanResult()
+    """The visible text, and the hidden texts one by one; a comment holding text counts as unreadable
+    (``html_comment``): a reader never sees it, and the scanner cannot tell what it is for."""
+    if not html:
+        return ScanResult()
+    visible, hidden, comments = html_parts(html)
+    return scan([visible, *hidden]) + ScanResult.of(Counter(), Counter({UnreadableKind.HTML_COMMENT: comments}))
 
 
 def scan(texts: Iterable[str | None]) -> ScanResult:
@@ -385,24 +446,29 @@ def scan(texts: Iterable[str | None]) -> ScanResult:
     return total
 
 
-_TEXT_ATTACHMENTS = frozenset({"text/plain", "text/csv", "text/tab-separated-values", "text/markdown"})
+def _scan_extracted(extracted: Extracted) -> ScanResult:
+    found = scan(extracted.texts) + ScanResult.of(Counter(), extracted.unreadable)
+    for html in extracted.htmls:
+        found = found + scan_html(html)
+    return found
 
 
-def scan_mail(mail: InboundMail) -> ScanResult:
-    """Scan subject, bodies and text attachments; other attachments are counted as unscanned.
+def scan_mail(mail: InboundMail, *, unscannable_is_sensitive: bool = True, caps: Caps | None = None) -> ScanResult:
+    """Scan subject, bodies, file names and attachments (text, PDF and Office text extracted).
 
-    The text and HTML bodies are usually the same content twice, so per kind the larger of
-    their two counts is taken, not the sum.
+    Content that cannot be read (``UnreadableKind``: images, archives, forwarded messages,
+    S/MIME, encrypted files, HTML comments, ...) counts as sensitive unless
+    ``unscannable_is_sensitive`` is False (the ``UnscannableContentIsSensitive`` parameter);
+    real findings count either way. The text and HTML bodies are usually the same content
+    twice, so per kind the larger of their two counts is taken, not the sum. ``caps`` bounds the
+    reading of documents (defaults: ``attachment_text.Caps``).
     """
     text, html = scan_text(mail.text), scan_html(mail.html)
     bodies: Counter[SensitiveKind] = Counter({kind: max(text.count(kind), html.count(kind)) for kind in SensitiveKind})
-    result = scan_text(mail.subject) + ScanResult.of(bodies)
-    unscanned = 0
+    result = scan_text(mail.subject) + ScanResult.of(bodies, Counter(dict(html.unreadable)))
+    budget = Budget(caps or Caps())
     for attachment in mail.attachments:
-        if attachment.content_type in _TEXT_ATTACHMENTS:
-            result = result + scan_text(attachment.data.decode("utf-8", errors="replace"))
-        elif attachment.content_type == "text/html":
-            result = result + scan_html(attachment.data.decode("utf-8", errors="replace"))
-        else:
-            unscanned += 1
-    return ScanResult(result.counts, unscanned)
+        result = result + scan_text(attachment.filename.replace("_", " "))
+        extracted = read_attachment(attachment.data, attachment.content_type, attachment.filename, budget)
+        result = result + _scan_extracted(extracted)
+    return ScanResult(result.counts, result.unreadable, unscannable_is_sensitive)

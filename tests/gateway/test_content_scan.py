@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 import time_machine
 
+from chalicelib.gateway.attachment_text import Caps
 from chalicelib.gateway.content_scan import (
     ScanResult,
     SensitiveKind,
@@ -19,6 +21,7 @@ from chalicelib.gateway.content_scan import (
     scan_text,
 )
 from chalicelib.gateway.mime_intake import parse_mail
+from tests.gateway import documents
 
 SSN, CARD, MBI, NPI, DOB = (
     SensitiveKind.SSN,
@@ -178,11 +181,195 @@ def test_a_mail_is_scanned_in_subject_bodies_and_text_attachments() -> None:
     message.add_attachment(b"name,card\nJane,4111111111111111\n", maintype="text", subtype="csv", filename="c.csv")
     message.add_attachment(b"%PDF-1.7 536-22-8174", maintype="application", subtype="pdf", filename="r.pdf")
     result = scan_mail(parse_mail(message.as_bytes()))
-    # The SSN in both alternatives is one SSN; the PDF cannot be read as text and is reported as such.
-    assert result.as_record() == {"ssn": 1, "payment_card": 1, "medicare_mbi": 1}
-    assert result.unscanned_attachments == 1
+    # The SSN in both alternatives is one SSN; the broken PDF cannot be read and counts as such.
+    assert result.as_record() == {"ssn": 1, "payment_card": 1, "medicare_mbi": 1, "unreadable_pdf": 1}
+    assert result.unreadable_record() == {"unreadable_pdf": 1}
 
 
 def test_a_large_text_is_scanned_whole() -> None:
     filler = "Routine note without identifiers. " * 30_000  # ~1 MB
     assert kinds(filler + "SSN 536-22-8174") == {"ssn": 1}
+
+
+# --- what the scanner cannot read counts as sensitive (R11, fail closed) ------------------------
+
+OFFICE_WORD = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def scanned(*attachments: tuple[str, str, bytes], **options: Any) -> ScanResult:
+    return scan_mail(parse_mail(documents.mail_with("bob@clinic.example", attachments=attachments)), **options)
+
+
+def test_the_text_of_a_pdf_is_scanned_and_its_findings_keep_their_kind() -> None:
+    result = scanned(("claim.pdf", "application/pdf", documents.pdf("Claim notes", "Member SSN 536-22-8174")))
+    assert result.as_record() == {"ssn": 1} and result.found
+
+
+def test_a_readable_pdf_without_sensitive_text_is_not_sensitive() -> None:
+    result = scanned(("agenda.pdf", "application/pdf", documents.pdf("Agenda for Thursday", "Room 4")))
+    assert result.as_record() == {} and result.unreadable_record() == {} and not result.found
+
+
+def test_a_pdf_is_recognised_by_its_bytes_whatever_type_it_is_sent_as() -> None:
+    result = scanned(("notes", "application/octet-stream", documents.pdf("SSN 536-22-8174")))
+    assert result.as_record() == {"ssn": 1}
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (documents.encrypted_pdf("Agenda only"), "encrypted_file"),  # a password is needed to open it
+        (b"%PDF-1.7\n1 0 obj << /Type /Catalog >> trailer broken", "unreadable_pdf"),
+        (b"not a pdf at all", "unreadable_pdf"),  # declared as PDF, but it is not one
+        (documents.pdf("Scanned form", image=True), "unreadable_image"),  # pictures on a page
+    ],
+)
+def test_a_pdf_that_cannot_be_read_whole_counts_as_sensitive(data: bytes, kind: str) -> None:
+    result = scanned(("form.pdf", "application/pdf", data))
+    assert result.found and result.as_record() == {kind: 1}
+
+
+def test_a_pdf_with_only_the_empty_password_is_read() -> None:
+    result = scanned(("c.pdf", "application/pdf", documents.encrypted_pdf("SSN 536-22-8174", password="")))
+    assert result.as_record() == {"ssn": 1}
+
+
+def test_a_pdf_over_the_page_cap_counts_as_unreadable_never_half_read() -> None:
+    many = documents.pdf(*["Nothing here"] * 5, "SSN 536-22-8174")
+    assert scanned(("b.pdf", "application/pdf", many)).as_record() == {"ssn": 1}
+    assert scanned(("b.pdf", "application/pdf", many), caps=Caps(pdf_pages=5)).as_record() == {"unreadable_pdf": 1}
+
+
+def test_word_text_split_over_runs_is_scanned_as_one_text() -> None:
+    word = documents.docx(["Card ", "4111 1111 ", "1111 1111"], ["Regards"])
+    assert scanned(("card.docx", OFFICE_WORD, word)).as_record() == {"payment_card": 1}
+    assert scanned(("plain.docx", OFFICE_WORD, documents.docx(["Regards"]))).as_record() == {}
+
+
+def test_spreadsheet_strings_and_cells_are_scanned() -> None:
+    sheet = documents.xlsx("Patient: Jane Doe", "DOB 01/02/1960", numbers=("4111111111111111",))
+    result = scanned(("list.xlsx", "application/vnd.ms-excel", sheet))
+    assert result.as_record() == {"dob_with_name": 1, "payment_card": 1}
+
+
+@pytest.mark.parametrize(
+    ("filename", "content_type", "data", "kind"),
+    [
+        ("logo.png", "image/png", documents.PNG, "unreadable_image"),
+        ("scan", "application/octet-stream", documents.PNG, "unreadable_image"),  # known by its bytes
+        ("files.zip", "application/zip", documents.zip_of({"a.txt": b"SSN 536-22-8174"}), "unreadable_archive"),
+        ("old.doc", "application/msword", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "unreadable_office"),
+        ("pic.docx", OFFICE_WORD, documents.docx(["Regards"], media=True), "unreadable_image"),
+        ("locked.docx", OFFICE_WORD, documents.docx(["Regards"], encrypt_flag=True), "encrypted_file"),
+        ("winmail.dat", "application/ms-tnef", b"\x78\x9f\x3e\x22\x00\x00", "unreadable_tnef"),
+        ("smime.p7m", "application/pkcs7-mime", b"\x30\x82\x01\x00", "smime_opaque"),
+        ("smime.p7m", "application/x-pkcs7-mime", b"\x30\x82\x01\x00", "smime_opaque"),
+        (
+            "m.asc",
+            "application/octet-stream",
+            b"-----BEGIN PGP MESSAGE-----\nhQEM\n-----END PGP MESSAGE-----\n",
+            "encrypted_file",
+        ),
+        ("data.bin", "application/octet-stream", bytes(range(256)) * 4, "unreadable_attachment"),
+    ],
+)
+def test_content_the_scanner_cannot_read_counts_as_sensitive_by_kind(
+    filename: str, content_type: str, data: bytes, kind: str
+) -> None:
+    result = scanned((filename, content_type, data))
+    assert result.found and result.as_record() == {kind: 1}
+    assert filename not in repr(result) + str(result.as_record())
+
+
+def test_a_docx_with_a_doctype_is_refused_not_expanded() -> None:
+    laughs = (
+        "<?xml version='1.0'?><!DOCTYPE d [<!ENTITY a 'SSN 536-22-8174'>]>"
+        "<w:document xmlns:w='http://schemas.openxmlformats.org/wordprocessingml/2006/main'>"
+        "<w:body><w:p><w:r><w:t>&a;</w:t></w:r></w:p></w:body></w:document>"
+    )
+    word = documents.zip_of({"[Content_Types].xml": b"<Types/>", "word/document.xml": laughs.encode()})
+    assert scanned(("x.docx", OFFICE_WORD, word)).as_record() == {"unreadable_office": 1}
+
+
+def test_an_office_file_whose_parts_inflate_past_the_cap_is_unreadable() -> None:
+    zeros = "<w:document xmlns:w='w'><w:body>" + " " * (6 * 1024 * 1024) + "</w:body></w:document>"
+    word = documents.zip_of({"[Content_Types].xml": b"<Types/>", "word/document.xml": zeros.encode()})
+    assert len(word) < 64 * 1024  # a small file that inflates a hundredfold
+    assert scanned(("z.docx", OFFICE_WORD, word)).as_record() == {}  # 6 MB of blanks: under the default cap
+    capped = Caps(office_xml_bytes=5 * 1024 * 1024)
+    assert scanned(("z.docx", OFFICE_WORD, word), caps=capped).as_record() == {"unreadable_office": 1}
+
+
+def test_a_detached_smime_signature_is_not_unreadable_content() -> None:
+    result = scanned(("smime.p7s", "application/pkcs7-signature", b"\x30\x82\x01\x00"))
+    assert result.as_record() == {} and not result.found
+
+
+def test_a_forwarded_message_counts_and_its_text_is_still_scanned() -> None:
+    raw = documents.mail_with("bob@clinic.example", forward=documents.forwarded("Nothing in here."))
+    assert scan_mail(parse_mail(raw)).as_record() == {"forwarded_message": 1}
+    raw = documents.mail_with("bob@clinic.example", forward=documents.forwarded("Member SSN 536-22-8174"))
+    result = scan_mail(parse_mail(raw), unscannable_is_sensitive=False)
+    assert result.as_record() == {"ssn": 1} and result.found  # a finding inside keeps its kind
+
+
+def test_an_attached_eml_file_is_a_forwarded_message() -> None:
+    eml = documents.forwarded("Nothing in here.")
+    assert scanned(("fwd.eml", "application/octet-stream", eml)).as_record() == {"forwarded_message": 1}
+
+
+def test_an_html_comment_holding_text_counts_and_its_text_is_scanned() -> None:
+    hidden = "<p>See you Thursday.</p><!-- member SSN 536-22-8174 -->"
+    raw = documents.mail_with("bob@clinic.example", html=hidden)
+    assert scan_mail(parse_mail(raw)).as_record() == {"html_comment": 1, "ssn": 1}
+    note = documents.mail_with("bob@clinic.example", html="<p>Thursday.</p><!-- internal note -->")
+    assert scan_mail(parse_mail(note)).as_record() == {"html_comment": 1}
+
+
+def test_outlook_conditional_comments_are_read_as_html_and_empty_comments_do_not_count() -> None:
+    outlook = (
+        "<html><head><style><!-- p.MsoNormal {margin:0} --></style>"
+        "<!--[if gte mso 9]><xml><o:OfficeDocumentSettings/></xml><![endif]--></head>"
+        "<body><!----><!-- --><p>Thursday.</p><!--[if mso]><p>Card 4111 1111 1111 1111</p><![endif]--></body></html>"
+    )
+    assert scan_html(outlook).as_record() == {"payment_card": 1}
+
+
+def test_image_alt_text_is_scanned() -> None:
+    assert scan_html('<img alt="SSN 536-22-8174" src="cid:x">').as_record() == {"ssn": 1}
+
+
+def test_file_names_are_scanned_and_never_reported() -> None:
+    result = scanned(("SSN 536-22-8174 claim.txt", "text/plain", b"Nothing here."))
+    assert result.as_record() == {"ssn": 1}
+    assert "536" not in repr(result) + str(result.as_record())
+    assert scanned(("ssn_536228174.csv", "text/csv", b"a,b")).as_record() == {"ssn": 1}
+
+
+def test_relaxing_the_setting_turns_unreadable_content_off_but_keeps_real_findings() -> None:
+    picture = ("scan.png", "image/png", documents.PNG)
+    relaxed = scanned(picture, unscannable_is_sensitive=False)
+    assert not relaxed.found and relaxed.as_record() == {}
+    assert relaxed.unreadable_record() == {"unreadable_image": 1}  # still known, not counted
+    with_ssn = scanned(
+        picture, ("c.pdf", "application/pdf", documents.pdf("SSN 536-22-8174")), unscannable_is_sensitive=False
+    )
+    assert with_ssn.found and with_ssn.as_record() == {"ssn": 1}
+    strict = scanned(picture)
+    assert strict.found and strict.as_record() == {"unreadable_image": 1}
+
+
+def test_text_attachments_of_any_declared_type_are_read_when_their_bytes_are_text() -> None:
+    result = scanned(("notes.dat", "application/octet-stream", "Member SSN 536-22-8174 – notes".encode()))
+    assert result.as_record() == {"ssn": 1}
+    assert scanned(("l.txt", "text/plain", "Ärztin, SSN 536-22-8174".encode("cp1252"))).as_record() == {"ssn": 1}
+
+
+def test_the_mail_budget_makes_later_documents_unreadable_instead_of_slow() -> None:
+    first, second = documents.pdf("Agenda"), documents.pdf("SSN 536-22-8174")
+    raw = documents.mail_with(
+        "bob@clinic.example",
+        attachments=(("a.pdf", "application/pdf", first), ("b.pdf", "application/pdf", second)),
+    )
+    assert scan_mail(parse_mail(raw)).as_record() == {"ssn": 1}
+    assert scan_mail(parse_mail(raw), caps=Caps(mail_bytes=len(first) + 10)).as_record() == {"unreadable_pdf": 1}

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Gateway
+from tests.gateway import documents
 from tests.support import (
     BODY,
     HARMLESS,
@@ -25,6 +26,7 @@ from tests.support import (
     SUBJECT,
     WebClient,
     audit_events,
+    audit_records,
     fetch_attachment,
     mail_text,
     mime,
@@ -399,3 +401,69 @@ def test_an_associate_answers_a_partner_by_mail_through_the_gateway(
 def test_mail_to_the_gateway_alone_that_answers_nothing_is_refused(gateway: Gateway, associate: Any) -> None:
     report = gateway.inbound(mime(gateway.stack.env["SEALPOST_GATEWAY_ADDRESS"], body=HARMLESS))
     assert report == {"outcome": "refused", "reason": "no_recipients"}
+
+
+# --- content the scanner cannot read (R11, fail closed) ---------------------------------------------
+
+UNREADABLE_MAILS: dict[str, dict[str, Any]] = {
+    "unreadable_image": {"attachments": (("id-card.png", "image/png", documents.PNG),)},
+    "unreadable_pdf": {"attachments": (("form.pdf", "application/pdf", b"%PDF-1.7 damaged"),)},
+    "encrypted_file": {"attachments": (("locked.pdf", "application/pdf", documents.encrypted_pdf("Agenda")),)},
+    "unreadable_archive": {"attachments": (("files.zip", "application/zip", documents.zip_of({"a.txt": b"x"})),)},
+    "unreadable_tnef": {"attachments": (("winmail.dat", "application/ms-tnef", b"\x78\x9f\x3e\x22\x00"),)},
+    "smime_opaque": {"attachments": (("smime.p7m", "application/pkcs7-mime", b"\x30\x82\x01\x00"),)},
+    "forwarded_message": {"forward": documents.forwarded("Nothing in here.")},
+    "html_comment": {"html": "<p>The meeting moved to Thursday.</p><!-- note for the file -->"},
+    "payment_card": {
+        "attachments": (("card.docx", "application/octet-stream", documents.docx(["4111 1111 1111 1111"])),)
+    },
+    "ssn": {"attachments": (("SSN 536-22-8174.txt", "text/plain", b"The meeting moved to Thursday."),)},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNREADABLE_MAILS))
+def test_unscannable_content_to_a_domain_with_unverified_tls_goes_by_pickup(
+    gateway: Gateway, associate: Any, kind: str
+) -> None:
+    raw = documents.mail_with("dan@mismatch.test", **UNREADABLE_MAILS[kind])
+    assert gateway.inbound(raw)["outcome"] == "routed"
+    assert gateway.sent(configuration_set=gateway.tls_set) == []
+    pickup_mail_to("dan@mismatch.test")
+    decided = audit_events(gateway.stack, "message.tls_decided")[-1]
+    assert decided["detail"]["route"] == "portal"
+    assert decided["reason"] == "sensitive_data_needs_verified_tls"
+    assert f"{kind}:1" in decided["detail"]["sensitive"]
+    recorded = json.dumps(audit_records(gateway.stack.client("s3"), gateway.stack.audit_bucket))
+    for secret in ("id-card.png", "form.pdf", "winmail.dat", "536-22-8174", "note for the file"):
+        assert secret not in recorded
+
+
+def test_the_same_harmless_mail_without_unscannable_content_goes_over_unverified_tls(
+    gateway: Gateway, associate: Any
+) -> None:
+    readable = documents.mail_with(
+        "dan@mismatch.test", attachments=(("a.pdf", "application/pdf", documents.pdf("Agenda")),)
+    )
+    gateway.inbound(readable)
+    decided = audit_events(gateway.stack, "message.tls_decided")[-1]
+    assert decided["detail"]["route"] == "tls" and decided["detail"]["sensitive"] == "none"
+    assert [to_addresses(r) for r in gateway.sent(configuration_set=gateway.tls_set)] == [["dan@mismatch.test"]]
+
+
+def test_unscannable_content_to_a_domain_with_verified_tls_still_goes_over_tls(
+    gateway: Gateway, associate: Any
+) -> None:
+    gateway.inbound(documents.mail_with("bob@good.test", **UNREADABLE_MAILS["unreadable_image"]))
+    decided = audit_events(gateway.stack, "message.tls_decided")[-1]
+    assert decided["detail"]["route"] == "tls" and "unreadable_image:1" in decided["detail"]["sensitive"]
+
+
+def test_the_relaxed_setting_lets_unscannable_content_go_over_unverified_tls_but_not_real_findings(
+    gateway: Gateway, associate: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEALPOST_UNSCANNABLE_IS_SENSITIVE", "false")
+    gateway.inbound(documents.mail_with("dan@mismatch.test", **UNREADABLE_MAILS["unreadable_image"]))
+    assert audit_events(gateway.stack, "message.tls_decided")[-1]["detail"]["route"] == "tls"
+    gateway.inbound(documents.mail_with("erin@mismatch.test", **UNREADABLE_MAILS["payment_card"]))
+    decided = audit_events(gateway.stack, "message.tls_decided")[-1]
+    assert decided["detail"]["route"] == "portal" and decided["reason"] == "sensitive_data_needs_verified_tls"
