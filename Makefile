@@ -12,8 +12,9 @@ PACKAGE_STAMP := $(PACKAGE_VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 STACK ?= sealpost
-# Debian packages the tests need (the browser for the page tests).
-APT_PACKAGES := chromium
+# Debian packages the tests need (the browser for the page tests; CPython's and enmime's test mail for
+# the gateway's mail corpus, tests/gateway/mail_corpus.py).
+APT_PACKAGES := chromium libpython3.11-testsuite golang-github-jhillyerd-enmime-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test test-fast bench lint mail send-mail package system-packages clean audit admin

@@ -1,9 +1,10 @@
 """Raw inbound MIME (stored by the SES receipt rule) into a checked value object.
 
-``parse_mail`` uses the standard library's parser with ``policy.default`` under
-limits: total size, number of MIME parts, nesting depth and header size. Parts are
-counted while the parser creates them, so a message of a million tiny parts is
-refused before it fills the memory. Malformed or oversized input raises
+``parse_mail`` uses the standard library's parser with ``policy.default`` (made to read
+headers whose encoded words decode to lone surrogates: ``mime_headers``) under limits:
+total size, number of MIME parts, nesting depth and header size. Parts are counted while
+the parser creates them, so a message of a million tiny parts is refused before it fills
+the memory. Malformed or oversized input raises
 ``MailRefused`` with a reason code (for a bounce-style notice to the sender); there
 are no partial results: every leaf part ends up as the text body, the HTML body or an
 attachment, or the whole message is refused.
@@ -27,12 +28,12 @@ from dataclasses import dataclass, field
 from email import errors as email_errors
 from email.feedparser import BytesFeedParser
 from email.message import EmailMessage, Message
-from email.policy import default as default_policy
 from enum import StrEnum
 from typing import Any
 
 from chalicelib.addresses import normalize_address
 from chalicelib.errors import SealpostError
+from chalicelib.gateway.mime_headers import TOLERANT_POLICY
 from chalicelib.limits import (
     DEFAULT_CONTENT_TYPE,
     MAX_DISPLAY_NAME,
@@ -108,7 +109,7 @@ class Limits:
     max_parts: int = 100
     max_depth: int = 10
     max_header_bytes: int = 64 * 1024
-    max_recipients: int = 100
+    max_recipients: int = 500
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Limits:
@@ -175,7 +176,7 @@ _ADDRESS_DEFECTS: tuple[type[email_errors.MessageDefect], ...] = (
 )
 _TRANSFER_ENCODINGS = frozenset({"7bit", "8bit", "binary", "quoted-printable", "base64"})
 _MESSAGE_ID = re.compile(r"<([\x21-\x3b\x3d\x3f-\x7e]{1,250}@[\x21-\x3b\x3d\x3f-\x7e]{1,250})>")
-_POLICY = default_policy
+_POLICY = TOLERANT_POLICY  # policy.default that reads encoded words decoding to lone surrogates
 _FEED_CHUNK = 64 * 1024
 
 

@@ -206,9 +206,10 @@ def test_headers_at_most_64_kib() -> None:
     refused(with_header_block(64 * 1024 + 100), RefusalReason.HEADERS_TOO_LARGE)
 
 
-def test_too_many_recipients() -> None:
-    many = ", ".join(f"r{i}@clinic.example" for i in range(101))
-    refused(sample(to=many, cc="x@lab.example").as_bytes(), RefusalReason.TOO_MANY_RECIPIENTS)
+def test_more_than_500_recipients_are_refused_and_500_are_read() -> None:
+    many = [f"r{i}@clinic.example" for i in range(500)]
+    refused(sample(to=", ".join(many), cc="x@lab.example").as_bytes(), RefusalReason.TOO_MANY_RECIPIENTS)
+    assert len(parse_mail(sample(to=", ".join(many), cc="r0@clinic.example").as_bytes()).recipients) == 500
 
 
 # --- malformed ------------------------------------------------------------------------------
@@ -511,3 +512,54 @@ def test_a_mail_of_lf_lines_with_crlf_in_its_body_keeps_its_headers() -> None:
     raw = RAW_HEAD.replace(b"{stray}", b" ").replace(b"\r\n", b"\n").replace(b"line two", b"line\r\ntwo")
     mail = parse_mail(raw)
     assert mail.recipients == ("bo@clinic.example",) and mail.message_id == "m1@plan.example"
+
+
+# --- headers whose encoded words decode to lone surrogates (chalicelib/gateway/mime_headers.py) ---
+
+
+def test_a_from_display_name_in_utf7_is_read_with_its_surrogate_replaced() -> None:
+    raw = UTF7_MAIL.replace(b"From: Alice", b"From: =?utf-7?q?Alice_+2D0-_A?=")
+    mail = parse_mail(raw)
+    assert mail.sender == "alice@plan.example" and mail.sender_name == "Alice \ufffd A"
+    assert mail.recipients == ("bo@clinic.example",)
+
+
+def test_an_attachment_name_in_utf7_is_read_and_the_file_kept() -> None:
+    raw = (
+        b"From: alice@plan.example\r\nTo: bo@clinic.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee file.\r\n'
+        b'--b\r\nContent-Type: application/pdf; name="=?utf-7?q?r+2D0-.pdf?="\r\n'
+        b'Content-Disposition: attachment; filename="=?utf-7?q?r+2D0-.pdf?="\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.b64encode(b"%PDF-1.4") + b"\r\n--b--\r\n"
+    )
+    (attachment,) = parse_mail(raw).attachments
+    assert attachment.data == b"%PDF-1.4" and attachment.content_type == "application/pdf"
+    assert "\ufffd" in attachment.filename and attachment.filename.endswith(".pdf")
+    attachment.filename.encode("utf-8")
+
+
+def test_a_utf7_display_name_that_decodes_to_a_line_break_adds_no_recipient() -> None:
+    # "+AA0ACg-" is CR LF in UTF-7; "+2D0-" makes the word need the tolerant reading.
+    raw = UTF7_MAIL.replace(
+        b"To: bo@clinic.example", b"To: =?utf-7?q?Bo+2D0AAAANAAo-Bcc:_thief@evil.example?= <bo@clinic.example>"
+    )
+    try:
+        mail = parse_mail(raw)
+    except MailRefused as refused:
+        assert refused.reason is RefusalReason.BAD_RECIPIENT
+    else:
+        assert mail.recipients == ("bo@clinic.example",)
+
+
+def test_the_tolerant_policy_leaves_other_headers_as_the_standard_library_reads_them() -> None:
+    from email import message_from_bytes
+    from email.policy import default
+
+    from chalicelib.gateway.mime_headers import TOLERANT_POLICY, utf8_encoded_words
+
+    raw = b"From: =?iso-8859-1?q?J=F6rg?= <j@plan.example>\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\nx\r\n"
+    for name in ("From", "Subject"):
+        assert str(message_from_bytes(raw, policy=TOLERANT_POLICY)[name]) == str(
+            message_from_bytes(raw, policy=default)[name]
+        )
+    assert utf8_encoded_words("=?utf-7?q?a+2D0-b?= plain") == "=?utf-8?b?Ye+/vWI=?= plain"
