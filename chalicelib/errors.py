@@ -75,6 +75,20 @@ class AccountLocked(SealpostError):
     )
 
 
+class TooManyAttempts(SealpostError):
+    """Too many failed attempts from one network address (``accounts.source_budget``): refused before
+    any password or link is checked, so the accounts it guessed at are not locked by it."""
+
+    code = "too_many_attempts"
+    default_message = "There have been too many failed attempts from your network."
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        minutes = max(1, -(-retry_after_seconds // 60))
+        wait = "a minute" if minutes == 1 else f"{minutes} minutes"
+        super().__init__(f"{self.default_message} Please wait {wait} and try again.")
+        self.retry_after_seconds = retry_after_seconds
+
+
 class AccountClosed(SealpostError):
     code = "account_closed"
     default_message = (

@@ -11,6 +11,9 @@ Items in the accounts table (partition key ``pk``):
   has no account, so that unknown names warn and lock exactly like real ones. One
   counter per window (a day by default), removed by TTL; the typed name itself is
   never stored.
+- ``SOURCE#<sha256 of a network address>#<window>``: the attempts one source address (an
+  IPv6 /64) made in a window, for its failure budget (``accounts.source_budget``); removed
+  by TTL. The address itself is never stored here.
 """
 
 from __future__ import annotations
@@ -157,6 +160,18 @@ class AccountRepository(TableStore):
                     return None
                 raise
         return as_int(result["Attributes"]["failed_attempts"])
+
+    def add_attempts(self, pk: str, delta: int, expires_at: int) -> int:
+        """Atomically add ``delta`` to the attempt counter at ``pk`` (made if missing, removed by TTL
+        after ``expires_at``); the new count. Every concurrent caller sees a different count."""
+        with unavailable_on_outage("accounts"):
+            result = self.table.update_item(
+                Key={"pk": pk},
+                UpdateExpression="ADD attempts :delta SET expires_at = :exp",
+                ExpressionAttributeValues={":delta": delta, ":exp": expires_at},
+                ReturnValues="UPDATED_NEW",
+            )
+        return as_int(result["Attributes"]["attempts"])
 
     def clear_failures(self, username: str, threshold: int) -> bool:
         """Reset the counter after a correct password; False when the account is (or just became) locked."""

@@ -7,6 +7,7 @@ from chalice.app import Response
 
 from chalicelib.accounts.tokens import TokenState
 from chalicelib.errors import AccountLocked, InvalidCredentials, LinkNotValid, SealpostError
+from chalicelib.messaging.pickup import Pickup
 from chalicelib.web.http.guard import anonymous_form, anonymous_json, authenticate_change, changing_form
 from chalicelib.web.http.incoming import Incoming, password_field, token_field
 from chalicelib.web.http.pages import anonymous_page, render, shown_on_form
@@ -35,14 +36,18 @@ def _invalid_pickup(incoming: Incoming, services: Services, token: str) -> Respo
 @routes.route("/api/pickup/{token}/register", "POST")
 def api_pickup_register(incoming: Incoming, services: Services, token: str) -> Response:
     body = anonymous_json(incoming, services)
-    signed_in, thread_id = services.pickup.register(token, password_field(body), None, incoming.info())
+    password = password_field(body)
+    with services.source_budget.attempt(incoming.info()):
+        signed_in, thread_id = services.pickup.register(token, password, None, incoming.info())
     return signed_in_json(signed_in, status=201, thread_id=thread_id)
 
 
 @routes.route("/api/pickup/{token}/signin", "POST")
 def api_pickup_sign_in(incoming: Incoming, services: Services, token: str) -> Response:
     body = anonymous_json(incoming, services)
-    signed_in, thread_id = services.pickup.sign_in(token, password_field(body), incoming.info())
+    password = password_field(body)
+    with services.source_budget.attempt(incoming.info()):
+        signed_in, thread_id = services.pickup.sign_in(token, password, incoming.info())
     return signed_in_json(signed_in, thread_id=thread_id)
 
 
@@ -56,19 +61,18 @@ def api_resend_pickup(incoming: Incoming, services: Services, thread_id: str, us
 @routes.route("/api/password/forgot", "POST")
 def api_forgot_password(incoming: Incoming, services: Services) -> Response:
     body = anonymous_json(incoming, services)
-    services.password_reset.request(body.get("identifier"), incoming.info())
+    # Every request counts, matched or not: the answer must not tell, and each may send mail.
+    with services.source_budget.attempt(incoming.info(), always_counts=True):
+        services.password_reset.request(body.get("identifier"), incoming.info())
     return json_response({"message": FORGOT_ANSWER}, status=202)
 
 
 @routes.route("/api/password/reset", "POST")
 def api_reset_password(incoming: Incoming, services: Services) -> Response:
     body = anonymous_json(incoming, services)
-    account = services.password_reset.complete(
-        token_field(body),
-        password_field(body),
-        None,
-        incoming.info(),
-    )
+    token, password = token_field(body), password_field(body)
+    with services.source_budget.attempt(incoming.info()):
+        account = services.password_reset.complete(token, password, None, incoming.info())
     return json_response(
         {"username": account.username, "locked": account.is_locked(services.settings.lockout_threshold)}
     )
@@ -78,10 +82,23 @@ def api_reset_password(incoming: Incoming, services: Services) -> Response:
 
 
 @routes.route("/p/{token}", "GET")
-def pickup_page(
-    incoming: Incoming, services: Services, token: str, *, status: int = 200, error: SealpostError | None = None
+def pickup_page(incoming: Incoming, services: Services, token: str) -> Response:
+    with services.source_budget.attempt(incoming.info()) as attempt:
+        pickup = services.pickup.open(token)
+        if pickup is None or pickup.state is not TokenState.VALID:
+            attempt.failed()
+    return _pickup_page(incoming, services, token, pickup)
+
+
+def _pickup_page(
+    incoming: Incoming,
+    services: Services,
+    token: str,
+    pickup: Pickup | None,
+    *,
+    status: int = 200,
+    error: SealpostError | None = None,
 ) -> Response:
-    pickup = services.pickup.open(token)
     if pickup is None or pickup.state is not TokenState.VALID:
         return _invalid_pickup(incoming, services, token)
     if pickup.first_time:
@@ -113,13 +130,15 @@ def pickup_page(
 def pickup_register(incoming: Incoming, services: Services, token: str) -> Response:
     form = anonymous_form(incoming, services)
     try:
-        signed_in, thread_id = services.pickup.register(
-            token, form.get("password"), form.get("password_confirmation"), incoming.info()
-        )
+        with services.source_budget.attempt(incoming.info()):
+            signed_in, thread_id = services.pickup.register(
+                token, form.get("password"), form.get("password_confirmation"), incoming.info()
+            )
     except LinkNotValid:
         return _invalid_pickup(incoming, services, token)
     except SealpostError as error:
-        return pickup_page(incoming, services, token, status=shown_on_form(error), error=error)
+        status = shown_on_form(error)
+        return _pickup_page(incoming, services, token, services.pickup.open(token), status=status, error=error)
     target = f"/threads/{thread_id}?notice=registered"
     return with_cookies(redirect(target), session_cookie(signed_in.session_secret))
 
@@ -128,20 +147,25 @@ def pickup_register(incoming: Incoming, services: Services, token: str) -> Respo
 def pickup_sign_in(incoming: Incoming, services: Services, token: str) -> Response:
     form = anonymous_form(incoming, services)
     try:
-        signed_in, thread_id = services.pickup.sign_in(token, form.get("password"), incoming.info())
+        with services.source_budget.attempt(incoming.info()):
+            signed_in, thread_id = services.pickup.sign_in(token, form.get("password"), incoming.info())
     except LinkNotValid:
         return _invalid_pickup(incoming, services, token)
     except (InvalidCredentials, AccountLocked) as error:
-        return pickup_page(incoming, services, token, status=status_for(error), error=error)
+        pickup = services.pickup.open(token)
+        return _pickup_page(incoming, services, token, pickup, status=status_for(error), error=error)
     except SealpostError as error:
-        return pickup_page(incoming, services, token, status=shown_on_form(error), error=error)
+        status = shown_on_form(error)
+        return _pickup_page(incoming, services, token, services.pickup.open(token), status=status, error=error)
     return with_cookies(redirect(f"/threads/{thread_id}"), session_cookie(signed_in.session_secret))
 
 
 @routes.route("/p/{token}/renew", "POST")
 def pickup_renew(incoming: Incoming, services: Services, token: str) -> Response:
     anonymous_form(incoming, services)
-    services.pickup.request_new_link(token, incoming.info())
+    # Each request may mail the thread's associates: every one counts.
+    with services.source_budget.attempt(incoming.info(), always_counts=True):
+        services.pickup.request_new_link(token, incoming.info())
     return render(
         incoming,
         "message_page.html",
@@ -173,7 +197,8 @@ def forgot_form(incoming: Incoming, services: Services) -> Response:
 def forgot_submit(incoming: Incoming, services: Services) -> Response:
     form = anonymous_form(incoming, services)
     try:
-        services.password_reset.request(form.get("identifier"), incoming.info())
+        with services.source_budget.attempt(incoming.info(), always_counts=True):
+            services.password_reset.request(form.get("identifier"), incoming.info())
     except SealpostError as error:
         return anonymous_page(incoming, services, "forgot.html", status=shown_on_form(error), error=error)
     return render(
@@ -188,7 +213,8 @@ def _reset_invalid(incoming: Incoming, services: Services) -> Response:
 @routes.route("/reset/{token}", "GET")
 def reset_form(incoming: Incoming, services: Services, token: str) -> Response:
     try:
-        account = services.password_reset.account_for(token)
+        with services.source_budget.attempt(incoming.info()):
+            account = services.password_reset.account_for(token)
     except LinkNotValid:
         return _reset_invalid(incoming, services)
     return anonymous_page(incoming, services, "reset.html", account=account, token=token)
@@ -198,9 +224,10 @@ def reset_form(incoming: Incoming, services: Services, token: str) -> Response:
 def reset_submit(incoming: Incoming, services: Services, token: str) -> Response:
     form = anonymous_form(incoming, services)
     try:
-        account = services.password_reset.complete(
-            token, form.get("password"), form.get("password_confirmation"), incoming.info()
-        )
+        with services.source_budget.attempt(incoming.info()):
+            account = services.password_reset.complete(
+                token, form.get("password"), form.get("password_confirmation"), incoming.info()
+            )
     except LinkNotValid:
         return _reset_invalid(incoming, services)
     except SealpostError as error:

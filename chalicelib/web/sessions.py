@@ -39,9 +39,9 @@ routes = Routes(__name__)
 @routes.route("/api/session", "POST")
 def api_sign_in(incoming: Incoming, services: Services) -> Response:
     body = anonymous_json(incoming, services)
-    signed_in = services.signin.sign_in(
-        text_field(body, "username", max_length=256), password_field(body), incoming.info()
-    )
+    username, password = text_field(body, "username", max_length=256), password_field(body)
+    with services.source_budget.attempt(incoming.info()):
+        signed_in = services.signin.sign_in(username, password, incoming.info())
     return signed_in_json(signed_in)
 
 
@@ -81,12 +81,9 @@ def api_change_password(incoming: Incoming, services: Services) -> Response:
 @routes.route("/api/register", "POST")
 def api_register(incoming: Incoming, services: Services) -> Response:
     body = anonymous_json(incoming, services)
-    signed_in = services.credentials.register(
-        token_field(body),
-        password_field(body),
-        None,
-        incoming.info(),
-    )
+    token, password = token_field(body), password_field(body)
+    with services.source_budget.attempt(incoming.info()):
+        signed_in = services.credentials.register(token, password, None, incoming.info())
     return signed_in_json(signed_in, status=201)
 
 
@@ -131,7 +128,8 @@ def _sign_in_page(
 def sign_in_submit(incoming: Incoming, services: Services) -> Response:
     form = anonymous_form(incoming, services)
     try:
-        signed_in = services.signin.sign_in(form.get("username"), form.get("password"), incoming.info())
+        with services.source_budget.attempt(incoming.info()):
+            signed_in = services.signin.sign_in(form.get("username"), form.get("password"), incoming.info())
     except (InvalidCredentials, AccountLocked) as error:
         return _sign_in_page(
             incoming, services, status=status_for(error), username=form.get("username", "")[:128], error=error
@@ -200,7 +198,8 @@ def sign_out_everywhere(incoming: Incoming, services: Services) -> Response:
 @routes.route("/register/{token}", "GET")
 def register_form(incoming: Incoming, services: Services, token: str) -> Response:
     try:
-        account = services.credentials.invited_account(token)
+        with services.source_budget.attempt(incoming.info()):
+            account = services.credentials.invited_account(token)
     except LinkNotValid as error:
         return render(incoming, "link_invalid.html", services=services, status=410, error=error)
     return _register_page(incoming, services, account, token)
@@ -231,9 +230,10 @@ def _register_page(
 def register_submit(incoming: Incoming, services: Services, token: str) -> Response:
     form = anonymous_form(incoming, services)
     try:
-        signed_in = services.credentials.register(
-            token, form.get("password"), form.get("password_confirmation"), incoming.info()
-        )
+        with services.source_budget.attempt(incoming.info()):
+            signed_in = services.credentials.register(
+                token, form.get("password"), form.get("password_confirmation"), incoming.info()
+            )
     except LinkNotValid as error:
         return render(incoming, "link_invalid.html", services=services, status=410, error=error)
     except SealpostError as error:

@@ -19,6 +19,7 @@ from chalicelib.accounts.directory import AccountDirectory
 from chalicelib.accounts.password_reset import PasswordReset
 from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.signin import SignInService
+from chalicelib.accounts.source_budget import SourceBudget
 from chalicelib.accounts.store import AccountRepository
 from chalicelib.accounts.tokens import TokenStore
 from chalicelib.audit.digest import DigestWriter, SigningKey
@@ -60,6 +61,7 @@ class Services:
     notifier: Notifier
     sessions: SessionService
     signin: SignInService
+    source_budget: SourceBudget  # the failure budget of a request's source address, before any check
     admin: AccountAdmin
     directory: AccountDirectory
     break_glass: BreakGlass
@@ -163,6 +165,7 @@ def build(settings: Settings) -> Services:
             period_minutes=settings.audit_digest_minutes,
             audit=audit,
         ),
+        source_budget=SourceBudget(settings, accounts, audit),
         oversight=Oversight(admin, threads, table(settings.gateway_table), settings.strikes_before_termination, audit),
     )
 

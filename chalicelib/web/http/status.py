@@ -25,6 +25,7 @@ _STATUS: dict[type[errors.SealpostError], int] = {
     errors.LinkNotValid: 410,
     errors.PayloadTooLarge: 413,
     errors.UnsupportedMediaType: 415,
+    errors.TooManyAttempts: 429,
     errors.ServiceUnavailable: 503,
 }
 
@@ -38,6 +39,6 @@ def status_for(error: errors.SealpostError) -> int:
 
 
 def retry_after(error: errors.SealpostError) -> int | None:
-    if isinstance(error, errors.ServiceUnavailable):
+    if isinstance(error, errors.ServiceUnavailable | errors.TooManyAttempts):
         return error.retry_after_seconds
     return None
