@@ -3,6 +3,7 @@ the answer is never a 500 (bad input gets a clear 4xx, R: "never a 500 or a trac
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Any
@@ -65,3 +66,116 @@ def test_no_route_answers_hostile_input_with_a_server_error(
                         if reply.status >= 500 or (body == SURROGATES and reply.status < 400 and not ignores_body):
                             failures.append((method, concrete[:60], reply.status, body[:40]))
     assert failures == []
+
+
+# --- invalid UTF-8, encoded surrogates and NUL in every field of every JSON and form route --------
+
+# Every field a route reads (and some no route reads: a body is checked whole).
+FIELDS = [
+    "username",
+    "password",
+    "password_confirmation",
+    "current_password",
+    "new_password",
+    "new_password_confirmation",
+    "token",
+    "identifier",
+    "email",
+    "display_name",
+    "recipients",
+    "subject",
+    "text",
+    "attachments",
+    "filename",
+    "size",
+    "csrf_token",
+    "next",
+]
+# JSON routes that read no body at all (their path and the session say everything).
+JSON_WITHOUT_BODY = {
+    ("DELETE", "/api/session"),
+    ("POST", "/api/session/revoke-all"),
+    ("POST", "/api/accounts/{username}/unlock"),
+    ("POST", "/api/accounts/{username}/terminate"),
+    ("POST", "/api/accounts/{username}/invitation"),
+    ("POST", "/api/threads/{thread_id}/remove-from-view"),
+    ("POST", "/api/threads/{thread_id}/participants/{username}/pickup-link"),
+}
+# Bytes inside a JSON string: not UTF-8, an encoded surrogate (U+D800 as UTF-8), a NUL escape.
+JSON_VALUES = [b"x\xff\xfe", b"\xed\xa0\x80", b"a\\u0000b"]
+# Form values: an encoded surrogate, an escaped byte that is not UTF-8, a raw one, a NUL.
+FORM_VALUES = [b"%ED%A0%80", b"%FF", b"ok\xffok", b"a%00b"]
+
+
+def changing_routes(api: bool) -> list[tuple[str, str]]:
+    return [
+        (method, path)
+        for path, methods in app.routes.items()
+        if "{p0}" not in path and path.startswith("/api/") == api
+        for method in methods
+        if method != "GET"
+    ]
+
+
+def concrete(path: str, conversation: Conversation) -> str:
+    return re.sub(r"\{[^}]+\}", "x", path.replace("{thread_id}", conversation.thread_id))
+
+
+def stored_state(stack: Any) -> Any:
+    """Everything a request could write, but sessions (a signed-in request may refresh its own)."""
+    dynamodb, s3 = stack.client("dynamodb"), stack.client("s3")
+    tables = sorted(
+        value for name, value in stack.env.items() if name.endswith("_TABLE") and name != "SEALPOST_SESSIONS_TABLE"
+    )
+    buckets = sorted(value for name, value in stack.env.items() if name.endswith("_BUCKET"))
+    items = {table: sorted(map(repr, dynamodb.scan(TableName=table)["Items"])) for table in tables}
+    keys = {bucket: [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])] for bucket in buckets}
+    return items, keys
+
+
+def test_every_json_route_answers_bytes_that_are_not_text_in_any_field_with_a_400_naming_it(
+    associate_web: Any, conversation: Conversation, stack: Any
+) -> None:
+    routes = changing_routes(api=True)
+    assert set(routes) >= JSON_WITHOUT_BODY
+    before = stored_state(stack)
+    failures = []
+    for method, path in routes:
+        if (method, path) in JSON_WITHOUT_BODY:
+            continue
+        for name in FIELDS:
+            for value in JSON_VALUES:
+                body = b'{"' + name.encode() + b'": "' + value + b'"}'
+                reply = associate_web.request(
+                    method, concrete(path, conversation), headers={"content-type": "application/json"}, body=body
+                )
+                named = reply.status == 400 and reply.json["field"] == name and f"'{name}'" in reply.json["message"]
+                if not named:
+                    failures.append((method, path, name, value, reply.status, reply.text[:120]))
+    assert failures == []
+    assert stored_state(stack) == before
+
+
+def test_every_form_route_answers_bytes_that_are_not_text_in_any_field_with_a_400_page_naming_it(
+    associate_web: Any, conversation: Conversation, stack: Any
+) -> None:
+    routes = changing_routes(api=False)
+    assert ("POST", "/signin") in routes and ("POST", "/threads/{thread_id}/reply") in routes
+    before = stored_state(stack)
+    failures = []
+    for method, path in routes:
+        for name in FIELDS:
+            others = b"&".join(f"{other}=ok".encode() for other in FIELDS if other != name)
+            for value in FORM_VALUES:
+                body = others + b"&" + name.encode() + b"=" + value
+                reply = associate_web.request(
+                    method,
+                    concrete(path, conversation),
+                    headers={"content-type": "application/x-www-form-urlencoded", "accept": "text/html"},
+                    body=body,
+                )
+                page = html.unescape(reply.text)
+                if not (reply.status == 400 and "text/html" in reply.header("content-type") and f"'{name}'" in page):
+                    failures.append((method, path, name, value, reply.status))
+    assert failures == []
+    assert stored_state(stack) == before

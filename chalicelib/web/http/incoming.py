@@ -1,18 +1,22 @@
 """One incoming HTTP request, with strict parsing of its body.
 
 Bodies are checked for size, content type, UTF-8 and shape before any service sees
-them, so bad input gets a clear 4xx and never reaches DynamoDB or a traceback.
+them, so bad input gets a clear 4xx and never reaches DynamoDB or a traceback. Every
+field of a JSON body or a form must be valid text: bytes that are not UTF-8 (raw or
+percent-encoded, an encoded surrogate such as %ED%A0%80 included), a lone surrogate
+(JSON's "\\ud800") or a NUL character is a 400 that names the field.
 """
 
 from __future__ import annotations
 
 import contextvars
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import unquote_to_bytes
 
 from chalice.app import Request
 
@@ -24,6 +28,9 @@ from chalicelib.text import is_valid_text
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 50
 MAX_FIELD_CHARS = 10_000
+# Field names are ours; one that is not like ours is not repeated back in a message.
+_FIELD_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_UNDECODABLE = re.compile(r"[\udc80-\udcff]")  # what surrogateescape makes of a byte that is not UTF-8
 
 
 # The request being handled. Chalice keeps only one ``app.current_request`` per process,
@@ -115,17 +122,16 @@ class Incoming:
             raise PayloadTooLarge(f"The request body may be at most {limit // 1024} KiB.")
         return body
 
-    def _text(self, limit: int) -> str:
-        try:
-            return self._body(limit).decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidRequest("The request body is not valid UTF-8 text.") from None
-
     def json_object(self, limit: int) -> dict[str, Any]:
         """The body as a JSON object; 415 for another content type, 413 when too large, 400 when malformed."""
         if _media_type(self.header("content-type")) != "application/json":
             raise UnsupportedMediaType("Send the request body as JSON with Content-Type: application/json.")
-        text = self._text(limit)
+        body = self._body(limit)
+        try:
+            text, undecodable = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            # Parsed anyway, so that the answer can name the field that holds the bad bytes.
+            text, undecodable = body.decode("utf-8", "surrogateescape"), True
         if not text.strip():
             raise InvalidRequest("The request body is empty; a JSON object is expected.")
         try:
@@ -134,48 +140,79 @@ class Incoming:
             raise InvalidRequest("The request body is not valid JSON.") from None
         if not isinstance(value, dict):
             raise InvalidRequest("The request body must be a JSON object.")
-        _require_valid_text(value)
+        _require_valid_text(value, undecodable)
+        if undecodable:  # not reached: undecodable bytes can only have been inside a string
+            raise InvalidRequest("The request body is not valid UTF-8 text.")
         return value
 
     def form(self) -> dict[str, str]:
         """An HTML form post (application/x-www-form-urlencoded), one value per field."""
         if _media_type(self.header("content-type")) != "application/x-www-form-urlencoded":
             raise UnsupportedMediaType("This form must be sent as application/x-www-form-urlencoded.")
-        text = self._text(MAX_FORM_BYTES)
-        try:
-            pairs = parse_qs(
-                text,
-                keep_blank_values=True,
-                strict_parsing=False,
-                encoding="utf-8",
-                errors="strict",
-                max_num_fields=MAX_FORM_FIELDS,
-            )
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidRequest("The form could not be read.") from None
-        form: dict[str, str] = {}
-        for name, values in pairs.items():
-            if len(values) != 1 or len(values[0]) > MAX_FIELD_CHARS:
-                raise InvalidRequest("The form could not be read.")
-            form[name] = values[0]
-        return form
+        return parse_form(self._body(MAX_FORM_BYTES))
+
+
+def _ours(name: str | None) -> str | None:
+    """``name`` if it looks like one of our field names (so it may be repeated back), else None."""
+    return name if name is not None and _FIELD_NAME.fullmatch(name) else None
+
+
+def _the_field(name: str | None) -> str:
+    return f"The field '{name}'" if _ours(name) else "A field"
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """``name=value&...`` (``+`` for a space, %-escapes) into one text value per field, decoded
+    from the bytes, so that a byte that is not UTF-8 (raw or escaped) is a 400 naming its field."""
+    pairs = [pair for pair in body.split(b"&") if pair]
+    if len(pairs) > MAX_FORM_FIELDS:
+        raise InvalidRequest(f"The form may have at most {MAX_FORM_FIELDS} fields.")
+    form: dict[str, str] = {}
+    for pair in pairs:
+        raw_name, _, raw_value = pair.partition(b"=")
+        name = _form_text(raw_name, None, "A field name")
+        value = _form_text(raw_value, _ours(name), _the_field(name))
+        if name in form:
+            raise InvalidRequest(f"{_the_field(name)} is sent more than once.", field=_ours(name))
+        if len(value) > MAX_FIELD_CHARS:
+            raise InvalidRequest(f"{_the_field(name)} may be at most {MAX_FIELD_CHARS} characters.", field=_ours(name))
+        form[name] = value
+    return form
+
+
+def _form_text(raw: bytes, field_name: str | None, where: str) -> str:
+    data = unquote_to_bytes(raw.replace(b"+", b" "))
+    try:
+        text = data.decode("utf-8")  # strict: an encoded surrogate (ED A0 80) is not UTF-8 either
+    except UnicodeDecodeError:
+        raise InvalidRequest(
+            f"{where} holds bytes that are not valid UTF-8, so not valid text.", field=field_name
+        ) from None
+    if "\x00" in text:
+        raise InvalidRequest(f"{where} holds a NUL character, which is not valid text here.", field=field_name)
+    return text
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _require_valid_text(body: dict[str, Any]) -> None:
+def _require_valid_text(body: dict[str, Any], undecodable: bool = False) -> None:
     """400 for a string anywhere in a JSON body (keys included) that is not valid text, naming the
-    top-level field it is in. A loop, not recursion: json.loads accepts nesting that deep."""
+    top-level field it is in. ``undecodable``: the body held bytes that are not UTF-8, which
+    surrogateescape made lone surrogates. A loop, not recursion: json.loads accepts nesting that deep."""
     pending: list[tuple[Any, str | None]] = [(body, None)]
     while pending:
         value, field_name = pending.pop()
-        if isinstance(value, str) and not is_valid_text(value):
-            where = f"The field '{field_name}'" if field_name else "The request body"
-            raise InvalidRequest(
-                f"{where} holds a character that is not valid text (a lone UTF-16 surrogate).", field=field_name
-            )
+        if isinstance(value, str) and (not is_valid_text(value) or "\x00" in value):
+            where = _the_field(field_name) if field_name else "The request body"
+            if "\x00" in value and is_valid_text(value):
+                problem = "a NUL character, which is not valid text here"
+            elif undecodable and _UNDECODABLE.search(value):
+                problem = "bytes that are not valid UTF-8, so not valid text"
+            else:
+                problem = "a character that is not valid text (a lone UTF-16 surrogate)"
+            raise InvalidRequest(f"{where} holds {problem}.", field=_ours(field_name))
         if isinstance(value, dict):
             pending.extend((key, field_name) for key in value)
             pending.extend((item, field_name or key) for key, item in value.items())
