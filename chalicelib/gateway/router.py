@@ -196,7 +196,9 @@ class InboundRouter:
                     routes, scan, thread.thread_id, message.message_id, participants, request
                 ),
                 message_id=message_id,
-                marker=self.idempotency.posted_marker(notice.ses_message_id, thread_id, message_id),
+                marker=lambda stored_in, stored_as: self.idempotency.posted_marker(
+                    notice.ses_message_id, stored_in, stored_as
+                ),
             )
             posted = self.idempotency.posted(notice.ses_message_id)
             if posted is not None:

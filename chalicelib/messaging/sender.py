@@ -62,6 +62,8 @@ def thread_full(thread: Thread) -> ThreadFull:
 # Called once the records are stored and before anyone is notified (the gateway audits its
 # routing decisions there, so that they precede the notifications in the audit trail).
 Committed = Callable[[Thread, MessageRecord, list[Account]], None]
+# (thread id, message id) → the (table, item) a send by mail stores with its message.
+Marker = Callable[[str, str], tuple[str, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -70,14 +72,15 @@ class ByMail:
     TLS from the gateway (so no pickup link), and ``committed`` runs before the notifications.
 
     ``message_id`` is the gateway's id for the message (the same on every retry of the mail) and
-    ``marker`` an item stored in the very transaction that commits it, (table, item): whether the
-    mail was already posted is then one read, and a retry resumes instead of posting again."""
+    ``marker(thread_id, message_id)`` the (table, item) stored in the very transaction that commits
+    it, naming the thread it went to: whether the mail was already posted is then one read, and a
+    retry resumes instead of posting again."""
 
     files: Sequence[StagedFile]
     tls: frozenset[str] = frozenset()
     committed: Committed | None = None
     message_id: str | None = None
-    marker: tuple[str, dict[str, Any]] | None = None
+    marker: Marker | None = None
 
 
 @dataclass(frozen=True)
@@ -355,7 +358,7 @@ class MessageSender:
         plan: _Plan,
         message: MessageRecord,
         request: RequestInfo,
-        marker: tuple[str, dict[str, Any]] | None,
+        marker: Marker | None,
     ) -> None:
         """Store the send. One transaction when it fits (up to 100 items); otherwise, for many new
         partners or participants: the partners in transactions of whole partners (account, address
@@ -387,7 +390,7 @@ class MessageSender:
             else:
                 self.threads.add_message(tx, thread, message, [e.username for e in inline])
             if marker is not None:
-                tx.put(*marker)
+                tx.put(*marker(thread.thread_id, message.message_id))
             self._execute(tx, slots, thread)
             rest = entries[len(inline) :]
             if plan.new_thread:

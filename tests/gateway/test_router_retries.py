@@ -192,6 +192,23 @@ def test_a_notice_that_could_not_be_sent_is_sent_by_the_retry_and_nothing_else_a
     assert_served_exactly_once(gateway)
 
 
+def test_a_killed_answer_that_joined_a_thread_is_resumed_in_that_thread_once(
+    gateway: Gateway, associate: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = mime("carol@plain.test", body=HARMLESS)
+    gateway.inbound(first)
+    first_id = first.split(b"Message-ID: ", 1)[1].split(b"\n", 1)[0].strip().decode()
+    answer = mime("carol@plain.test", subject="Re: lab order", body="A follow-up.", headers={"In-Reply-To": first_id})
+    kill_at(monkeypatch, MessageDelivery, "announce")
+    with pytest.raises(Killed):
+        gateway.inbound(answer, ses_id="ses-answer")
+    with later():
+        assert gateway.inbound(answer, ses_id="ses-answer")["outcome"] == "routed"
+    (thread,) = threads_stored(gateway)
+    assert thread["interaction_count"]["N"] == "2"
+    assert pickup_notices("carol@plain.test") == 2  # one for the first mail, one for the answer
+
+
 # --- many recipients: more than one DynamoDB transaction holds ------------------------------
 
 
