@@ -48,7 +48,8 @@ def route_inbound_mail(event: SQSEvent) -> dict[str, Any]:
 def handle_delivery_events(event: SQSEvent) -> dict[str, Any]:
     """SES delivery events of TLS-required mail: a bounce falls back to a pickup link."""
     events = services.current().delivery_events
-    handle = logs.with_ses_message_id(lambda message: {"done": events.handle(message)})
+    deadline = Deadline.of(event.context)
+    handle = logs.with_ses_message_id(lambda message: {"done": events.handle(message, deadline)})
     return handle_batch(event.to_dict()["Records"], handle)
 
 

@@ -1,7 +1,8 @@
 """SES delivery events for mail sent over enforced TLS (configuration set → SNS).
 
 A bounce (the recipient's server would not take TLS, or refused the mail) falls back to
-a pickup link, exactly once per message and recipient even when SNS repeats the event.
+a pickup link, exactly once per message and recipient even when the event comes twice or its
+first run failed (the queue hands a failed event out again).
 A delivery event confirms the TLS delivery.
 """
 
@@ -15,7 +16,9 @@ from typing import Any
 from chalicelib.accounts.model import Account, Status
 from chalicelib.accounts.store import AccountRepository
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, RequestInfo
+from chalicelib.errors import ServiceUnavailable
 from chalicelib.gateway.idempotency import Idempotency
+from chalicelib.invocation import Deadline
 from chalicelib.messaging.delivery import MessageDelivery
 from chalicelib.messaging.model import DeliveryState
 from chalicelib.messaging.pickup import PickupService
@@ -24,6 +27,11 @@ from chalicelib.messaging.thread_store import ThreadRepository
 log = logging.getLogger(__name__)
 
 GATEWAY_ACTOR = Actor.system("mail-gateway")
+
+
+class PickupNotSent(ServiceUnavailable):
+    code = "pickup_not_sent"
+    default_message = "The pickup link after a bounce could not be sent; it is sent again."
 
 
 def _tag(mail: dict[str, Any], name: str) -> str | None:
@@ -40,8 +48,10 @@ class DeliveryEvents:
     idempotency: Idempotency
     audit: AuditLog
 
-    def handle(self, sns_message: str) -> list[str]:
-        """Returns what was done, per recipient (for logs and tests)."""
+    def handle(self, sns_message: str, deadline: Deadline | None = None) -> list[str]:
+        """Returns what was done, per recipient (for logs and tests); ``deadline``: when the
+        invocation ends (its claims lapse then)."""
+        until = (deadline or Deadline.unknown()).epoch_seconds()
         try:
             event = json.loads(sns_message)
             kind = str(event.get("eventType") or event.get("notificationType") or "")
@@ -60,7 +70,7 @@ class DeliveryEvents:
             if kind == "Reject" or not addresses:
                 addresses = [str(a).lower() for a in mail.get("destination", [])]
             reason = str(details.get("bounceType") or details.get("reason") or kind).lower()[:40]
-            return [self._bounced(ses_id, thread_id or "", int(seq), address, reason) for address in addresses]
+            return [self._bounced(ses_id, thread_id or "", int(seq), a, reason, until) for a in addresses]
         if kind == "Delivery":
             return [
                 self._delivered(thread_id or "", int(seq), str(a).lower())
@@ -76,30 +86,42 @@ class DeliveryEvents:
                 return account
         return None
 
-    def _bounced(self, ses_id: str, thread_id: str, seq: int, address: str, reason: str) -> str:
+    def _bounced(self, ses_id: str, thread_id: str, seq: int, address: str, reason: str, until: int) -> str:
+        """The bounce is recorded once, and its pickup link sent once; a link SES refused fails the
+        event, so that the queue hands it out again and only the link is sent then."""
         recipient = self._participant(thread_id, address)
-        if recipient is None or not self.idempotency.claim("bounce", ses_id, address):
-            return "skipped"
         thread = self.threads.thread(thread_id)
-        assert thread is not None
+        if recipient is None or thread is None:
+            return "skipped"
         message_id = self._message_id(thread_id, seq)
-        self.audit.record(
-            AuditEvent.MESSAGE_BOUNCED,
-            actor=GATEWAY_ACTOR,
-            request=RequestInfo.system(),
-            account=recipient.username,
-            thread_id=thread_id,
-            message_id=message_id,
-            reason=reason,
-        )
-        outcome = "bounced"
-        if not recipient.is_associate and recipient.status is not Status.TERMINATED:
-            sender = self.accounts.get(thread.created_by) or recipient
-            self.pickup.offer(recipient, sender, thread, message_id)
-            outcome = "pickup_sent"
-        self.delivery.record(thread_id, seq, recipient, DeliveryState.BOUNCED, outcome)
-        self.idempotency.done("bounce", ses_id, address)
-        return outcome
+        recorded = self.idempotency.claim("bounce", ses_id, address, until=until)
+        if recorded:
+            try:
+                self.audit.record(
+                    AuditEvent.MESSAGE_BOUNCED,
+                    actor=GATEWAY_ACTOR,
+                    request=RequestInfo.system(),
+                    account=recipient.username,
+                    thread_id=thread_id,
+                    message_id=message_id,
+                    reason=reason,
+                )
+                self.delivery.record(thread_id, seq, recipient, DeliveryState.BOUNCED, "bounced")
+            except Exception:
+                self.idempotency.release("bounce", ses_id, address)
+                raise
+            self.idempotency.done("bounce", ses_id, address)
+        if recipient.is_associate or recipient.status is Status.TERMINATED:
+            return "bounced" if recorded else "skipped"
+        if not self.idempotency.claim("bounce-pickup", ses_id, address, until=until):
+            return "skipped"
+        sender = self.accounts.get(thread.created_by) or recipient
+        if not self.pickup.offer(recipient, sender, thread, message_id):
+            self.idempotency.release("bounce-pickup", ses_id, address)
+            raise PickupNotSent()
+        self.delivery.record(thread_id, seq, recipient, DeliveryState.BOUNCED, "pickup_sent")
+        self.idempotency.done("bounce-pickup", ses_id, address)
+        return "pickup_sent"
 
     def _delivered(self, thread_id: str, seq: int, address: str) -> str:
         recipient = self._participant(thread_id, address)

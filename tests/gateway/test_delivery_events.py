@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.conftest import Gateway
+import pytest
+
+from tests.conftest import Gateway, RecordFailed
 from tests.support import HARMLESS, WebClient, audit_records, mail_text, mime, sent_mail
 
 
@@ -87,3 +89,20 @@ def test_events_for_unknown_threads_or_people_do_nothing(gateway: Gateway, assoc
     }
     assert gateway.deliver("handle_delivery_events", "not json") == {"done": []}
     assert pickup_mails_to("bob@good.test") == []
+
+
+def test_a_pickup_link_ses_refused_after_a_bounce_fails_the_event_and_its_retry_sends_only_the_link(
+    gateway: Gateway, associate: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.mail.notices import Notifier
+
+    sent = tls_send(gateway)
+    with monkeypatch.context() as refused:
+        refused.setattr(Notifier, "pickup", lambda *args, **kwargs: False)
+        with pytest.raises(RecordFailed):
+            gateway.deliver("handle_delivery_events", bounce(sent))
+    assert pickup_mails_to("bob@good.test") == []
+    assert gateway.deliver("handle_delivery_events", bounce(sent)) == {"done": ["pickup_sent"]}
+    assert len(pickup_mails_to("bob@good.test")) == 1
+    records = audit_records(gateway.stack.client("s3"), gateway.stack.audit_bucket)
+    assert len([r for r in records if r["event"] == "message.bounced"]) == 1
