@@ -8,6 +8,9 @@
 3. Peak memory of the attachment paths (``devtools/bench_memory.py``): encrypting a staged upload
    into the store, decrypting, and streaming through the download function, at 25 and 100 MB,
    as the rise above the baseline, each in a fresh process; and each function's baseline.
+4. One inbound mail through the router by its number of new outside recipients
+   (``devtools/bench_routing.py``): AWS calls by service, and the time they would take, against
+   the router's timeout.
 
 KMS is moto in-process, so KMS latency is not part of the timings; call counts are exact.
 """
@@ -26,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from moto import mock_aws
 
 from chalicelib.messaging.encryption import Binding, Encryptor
-from devtools import bench_memory
+from devtools import bench_memory, bench_routing
 
 SIZES = ((1024, "1 KB", 300), (100 * 1024, "100 KB", 100), (10 * 1024 * 1024, "10 MB", 4))
 
@@ -103,6 +106,7 @@ def main() -> None:
     for label, calls in (("per thread, 50 threads (Sealpost)", ours), ("per message (cache defeated)", naive)):
         print(f"| {label:<34} | {calls.get('GenerateDataKey', 0):>15} | {calls.get('Decrypt', 0):>7} |")
     memory_tables()
+    bench_routing.print_routing_table()
     print()
 
 

@@ -1,4 +1,5 @@
-"""`make bench` runs and prints the speed ratio, the KMS-call table and the attachments' peak memory."""
+"""`make bench` runs and prints the speed ratio, the KMS-call table, the attachments' peak memory and
+the router's AWS calls by recipients."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def test_make_bench_prints_the_ratio_and_kms_call_tables() -> None:
     ours = next(line for line in out.splitlines() if "(Sealpost)" in line)
     generate, decrypt = (int(cell) for cell in ours.strip("| ").split("|")[1:3])
     assert generate <= 60 and decrypt <= 60
+    # The router's AWS calls grow with the recipients, never faster: at most 12 a recipient at 500.
+    assert "One inbound mail through the router" in out
+    row = next(line for line in out.splitlines() if line.startswith("|        500 |"))
+    assert float(row.strip("| ").split("|")[5]) <= 12
 
 
 def test_make_bench_measures_attachment_memory_that_stays_flat_and_within_256_mb() -> None:
