@@ -183,9 +183,16 @@ class Settings:
     # The failure budget of one source address (accounts.source_budget): failed sign-ins, bad links
     # and reset requests it may make per window before its attempts are refused (429). 0 turns it
     # off. Variables without a parameter (yet); the WAF's rate rules are the layer in front.
-    source_failure_budget: int = setting("SOURCE_FAILURE_BUDGET", default=20, low=0, high=10_000)
+    source_failure_budget: int = setting(
+        "SOURCE_FAILURE_BUDGET", default=20, low=0, high=10_000, parameter="SourceFailureBudget"
+    )
     source_failure_window_seconds: int = setting(
-        "SOURCE_FAILURE_WINDOW_MINUTES", default=15, low=1, high=24 * 60, unit=MINUTE
+        "SOURCE_FAILURE_WINDOW_MINUTES",
+        default=15,
+        low=1,
+        high=24 * 60,
+        unit=MINUTE,
+        parameter="SourceFailureWindowMinutes",
     )
     # Engineering limits, no parameter: a JSON body is small by design, and inline downloads
     # must stay below Lambda's 6 MB response; tuned with the code, not per plan.
