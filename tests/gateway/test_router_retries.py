@@ -60,6 +60,17 @@ def threads_stored(gateway: Gateway) -> list[dict[str, Any]]:
     return [i for i in items if i["pk"]["S"].startswith("THREAD#") and i["sk"]["S"] == "META"]
 
 
+def only_thread(gateway: Gateway) -> tuple[str, list[str]]:
+    """The id and participants of the one thread stored (it fails when there are more)."""
+    (thread,) = threads_stored(gateway)
+    return thread["pk"]["S"].removeprefix("THREAD#"), [u["S"] for u in thread["participants"]["L"]]
+
+
+def notified_addresses() -> list[str]:
+    """Who got a pickup notice, one entry per notice, sorted."""
+    return sorted(m["To"].addresses[0].addr_spec for m in sent_mail() if "/p/" in mail_text(m))
+
+
 def pickup_notices(address: str) -> int:
     return sum(1 for m in sent_mail() if m["To"].addresses[0].addr_spec == address and "/p/" in mail_text(m))
 
@@ -72,9 +83,8 @@ def tls_mails(gateway: Gateway, address: str) -> int:
 
 def deliveries(gateway: Gateway) -> dict[str, str]:
     """Recipient user name → how the (only) message reached them."""
-    (thread,) = threads_stored(gateway)
-    services = gateway.stack.services()
-    return {d.username: str(d.state) for d in services.threads.deliveries(thread["pk"]["S"].removeprefix("THREAD#"))}
+    thread_id, _ = only_thread(gateway)
+    return {d.username: str(d.state) for d in gateway.stack.services().threads.deliveries(thread_id)}
 
 
 def assert_served_exactly_once(gateway: Gateway) -> None:
@@ -220,13 +230,10 @@ def test_a_mail_to_500_new_outside_recipients_routes_to_each_of_them_once(gatewa
     recipients = many(500)
     report = gateway.inbound(mime(", ".join(recipients), body=HARMLESS), ses_id="ses-500")
     assert report["outcome"] == "routed"
-    (thread,) = threads_stored(gateway)
-    assert len(thread["participants"]["L"]) == 501
-    notices = [m["To"].addresses[0].addr_spec for m in sent_mail() if "/p/" in mail_text(m)]
-    assert sorted(notices) == sorted(recipients)
-    services = gateway.stack.services()
-    thread_id = thread["pk"]["S"].removeprefix("THREAD#")
-    entries = [services.threads.entry(u["S"], thread_id) for u in thread["participants"]["L"]]
+    thread_id, participants = only_thread(gateway)
+    assert len(participants) == 501
+    assert notified_addresses() == sorted(recipients)
+    entries = [gateway.stack.services().threads.entry(username, thread_id) for username in participants]
     assert all(e is not None and e.interaction_count == 1 for e in entries)
 
 
@@ -240,9 +247,6 @@ def test_a_run_killed_between_the_entries_of_a_large_thread_is_completed_by_the_
         gateway.inbound(raw, ses_id="ses-150")
     with later():
         assert gateway.inbound(raw, ses_id="ses-150")["outcome"] == "routed"
-    (thread,) = threads_stored(gateway)
-    thread_id = thread["pk"]["S"].removeprefix("THREAD#")
-    services = gateway.stack.services()
-    assert all(services.threads.entry(u["S"], thread_id) for u in thread["participants"]["L"])
-    notices = [m["To"].addresses[0].addr_spec for m in sent_mail() if "/p/" in mail_text(m)]
-    assert sorted(notices) == sorted(recipients)
+    thread_id, participants = only_thread(gateway)
+    assert all(gateway.stack.services().threads.entry(username, thread_id) for username in participants)
+    assert notified_addresses() == sorted(recipients)
