@@ -120,8 +120,11 @@ class SignInService:
                 request=request,
                 account=target,
                 reason="failed_attempts",
-                detail={"failed_attempts": count},
+                detail={"failed_attempts": count, "sessions_ended": True},
             )
+            # A lock ends every session for good: an unlock lets the password in again, not an
+            # old session (which may be the one whose owner was being guessed at).
+            self.accounts.end_all_sessions(account.username)
 
     def sign_out(self, principal: Principal, request: RequestInfo) -> None:
         self.audit.record(

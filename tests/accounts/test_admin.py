@@ -67,6 +67,22 @@ def test_an_associate_unlocks_a_locked_account(associate_web: WebClient, new_bro
     assert browser.sign_in(partner.username, PARTNER_PASSWORD).status == 200
 
 
+def test_a_lock_ends_the_accounts_sessions_for_good_so_an_unlock_does_not_revive_them(
+    associate_web: WebClient, new_browser: Any, partner: Account
+) -> None:
+    signed_in = new_browser()
+    assert signed_in.sign_in(partner.username, PARTNER_PASSWORD).status == 200
+    assert signed_in.get("/api/threads").status == 200
+    guesser = new_browser()
+    for _ in range(3):
+        guesser.post("/api/session", json_body={"username": partner.username, "password": "wrong guess again"})
+    assert associate_web.post(f"/api/accounts/{partner.username}/unlock").status == 200
+    assert signed_in.get("/api/threads").status == 401
+    again = new_browser()
+    assert again.sign_in(partner.username, PARTNER_PASSWORD).status == 200
+    assert again.get("/api/threads").status == 200
+
+
 def test_unlocking_an_account_that_is_not_locked_is_a_conflict(associate_web: WebClient, partner: Account) -> None:
     reply = associate_web.post(f"/api/accounts/{partner.username}/unlock")
     assert reply.status == 409
