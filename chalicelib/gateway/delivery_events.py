@@ -20,7 +20,7 @@ from chalicelib.errors import ServiceUnavailable
 from chalicelib.gateway.idempotency import Idempotency
 from chalicelib.invocation import Deadline
 from chalicelib.messaging.delivery import MessageDelivery
-from chalicelib.messaging.model import DeliveryState
+from chalicelib.messaging.model import DeliveryState, Thread
 from chalicelib.messaging.pickup import PickupService
 from chalicelib.messaging.thread_store import ThreadRepository
 
@@ -57,10 +57,10 @@ class DeliveryEvents:
             kind = str(event.get("eventType") or event.get("notificationType") or "")
             mail = event["mail"]
             ses_id = str(mail["messageId"])
-        except (ValueError, KeyError, TypeError):
+            thread_id, seq = _tag(mail, "thread_id"), _tag(mail, "seq")
+        except (ValueError, KeyError, TypeError, AttributeError):  # not JSON, or not an SES event's shape
             log.warning("ignored a delivery event that could not be read")
             return []
-        thread_id, seq = _tag(mail, "thread_id"), _tag(mail, "seq")
         thread = self.threads.thread(thread_id) if thread_id else None
         if thread is None or not seq or not seq.isdigit():
             return []
@@ -70,28 +70,27 @@ class DeliveryEvents:
             if kind == "Reject" or not addresses:
                 addresses = [str(a).lower() for a in mail.get("destination", [])]
             reason = str(details.get("bounceType") or details.get("reason") or kind).lower()[:40]
-            return [self._bounced(ses_id, thread_id or "", int(seq), a, reason, until) for a in addresses]
+            return [self._bounced(ses_id, thread, int(seq), a, reason, until) for a in addresses]
         if kind == "Delivery":
             return [
-                self._delivered(thread_id or "", int(seq), str(a).lower())
+                self._delivered(thread, int(seq), str(a).lower())
                 for a in (event.get("delivery") or {}).get("recipients", [])
             ]
         return []
 
-    def _participant(self, thread_id: str, address: str) -> Account | None:
-        thread = self.threads.thread(thread_id)
-        for username in thread.participants if thread else ():
+    def _participant(self, thread: Thread, address: str) -> Account | None:
+        for username in thread.participants:
             account = self.accounts.get(username)
             if account is not None and account.email == address:
                 return account
         return None
 
-    def _bounced(self, ses_id: str, thread_id: str, seq: int, address: str, reason: str, until: int) -> str:
+    def _bounced(self, ses_id: str, thread: Thread, seq: int, address: str, reason: str, until: int) -> str:
         """The bounce is recorded once, and its pickup link sent once; a link SES refused fails the
         event, so that the queue hands it out again and only the link is sent then."""
-        recipient = self._participant(thread_id, address)
-        thread = self.threads.thread(thread_id)
-        if recipient is None or thread is None:
+        thread_id = thread.thread_id
+        recipient = self._participant(thread, address)
+        if recipient is None:
             return "skipped"
         message_id = self._message_id(thread_id, seq)
         recorded = self.idempotency.claim("bounce", ses_id, address, until=until)
@@ -123,8 +122,9 @@ class DeliveryEvents:
         self.idempotency.done("bounce-pickup", ses_id, address)
         return "pickup_sent"
 
-    def _delivered(self, thread_id: str, seq: int, address: str) -> str:
-        recipient = self._participant(thread_id, address)
+    def _delivered(self, thread: Thread, seq: int, address: str) -> str:
+        thread_id = thread.thread_id
+        recipient = self._participant(thread, address)
         if recipient is None:
             return "skipped"
         current = {(d.seq, d.username): d for d in self.threads.deliveries(thread_id)}.get((seq, recipient.username))

@@ -88,6 +88,8 @@ def test_events_for_unknown_threads_or_people_do_nothing(gateway: Gateway, assoc
         "done": ["skipped"]
     }
     assert gateway.deliver("handle_delivery_events", "not json") == {"done": []}
+    for misshapen in ("[1, 2]", '"text"', '{"mail": []}', '{"mail": {"messageId": "x", "tags": []}}'):
+        assert gateway.deliver("handle_delivery_events", misshapen) == {"done": []}, misshapen
     assert pickup_mails_to("bob@good.test") == []
 
 
