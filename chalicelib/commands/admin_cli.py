@@ -104,9 +104,16 @@ def _parser() -> argparse.ArgumentParser:
         "redrive", help="send a mail function's dead letters (records it gave up on) back to its queue"
     )
     redrive.add_argument("queue", choices=QUEUES, help="inbound-mail (the router) or delivery-events (bounces)")
-    redrive.add_argument("--max", type=int, help="move at most this many records")
+    redrive.add_argument("--max", type=_positive, help="move at most this many records (1 or more)")
     redrive.add_argument("--yes", action="store_true", help="move them (without it: only say how many wait)")
     return parser
+
+
+def _positive(text: str) -> int:
+    number = int(text) if text.isdigit() else 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of 1 or more: {text!r}")
+    return number
 
 
 def main(

@@ -109,3 +109,7 @@ def test_redrive_moves_at_most_max_and_names_an_unknown_queue(
     assert depth(gateway, "delivery-events-dlq") == 1 and depth(gateway, "delivery-events") == 2
     unknown = admin_cli("redrive", "outbound")
     assert unknown.code == 2 and "invalid choice: 'outbound'" in capsys.readouterr().err
+    for bad in ("0", "-1", "two"):
+        assert admin_cli("redrive", "delivery-events", "--yes", "--max", bad).code == 2
+        assert "not a whole number of 1 or more" in capsys.readouterr().err
+    assert depth(gateway, "delivery-events-dlq") == 1  # nothing moved by the refused commands
