@@ -1,28 +1,62 @@
 """Forgot password (R9): a self-service reset by a single-use link valid for ten minutes.
 
-The answer to a request is the same whether or not an account matches. Setting the new
-password ends every session and mails a notice. A reset lifts a lock only when the
-deployment enables self-service unlock.
+The answer to a request is the same whether or not an account matches, and so is the time it
+takes: ``request`` checks the identifier's shape and puts one message on the ``account-mail``
+queue, without looking any account up, so a request makes the same AWS calls either way. The
+worker behind the queue (``reset_mailer.PasswordResetMailer``) matches the accounts, applies the
+interval, issues the link, mails and audits it. Setting the new password ends every session and
+mails a notice. A reset lifts a lock only when the deployment enables self-service unlock.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.accounts.credentials import CredentialService
-from chalicelib.accounts.model import Account, Status, normalize_username
+from chalicelib.accounts.model import Account, Status
 from chalicelib.accounts.store import AccountRepository
 from chalicelib.accounts.tokens import TokenPurpose, TokenStore
-from chalicelib.addresses import validate_email
-from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
-from chalicelib.errors import InvalidRequest, LinkNotValid
-from chalicelib.mail.notices import Notifier
+from chalicelib.audit.records import AuditEvent, AuditLog, RequestInfo
+from chalicelib.dynamo import unavailable_on_outage
+from chalicelib.errors import ConfigurationError, InvalidRequest, LinkNotValid
 from chalicelib.settings import Settings
 
 RESET_TTL_SECONDS = 10 * 60
 # One reset mail per account per minute at most: no mail bombing through this form.
 MIN_INTERVAL_SECONDS = 60
+MAX_IDENTIFIER = 254
+# The kind of an account-mail message (the queue may carry other account mail later).
+RESET_REQUESTED = "password_reset"
+
+
+@dataclass(frozen=True)
+class AccountMailQueue:
+    """The ``account-mail`` SQS queue (SSE-KMS): the API sends, ``send_account_mail`` receives."""
+
+    queue_url: str
+    sqs_factory: Callable[[], Any]
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        if not self.queue_url:
+            raise ConfigurationError("SEALPOST_ACCOUNT_MAIL_QUEUE is not set")
+        with unavailable_on_outage("account-mail queue"):
+            self.sqs_factory().send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(message, sort_keys=True))
+
+
+def reset_request_message(identifier: str, request: RequestInfo) -> dict[str, Any]:
+    """What the worker needs: the identifier as typed (never logged) and where the request came from."""
+    return {
+        "kind": RESET_REQUESTED,
+        "identifier": identifier,
+        "request_id": request.request_id,
+        "source_ip": request.source_ip,
+        "user_agent": request.user_agent,
+        "at": clock.epoch_seconds(),
+    }
 
 
 @dataclass(frozen=True)
@@ -31,58 +65,16 @@ class PasswordReset:
     accounts: AccountRepository
     tokens: TokenStore
     credentials: CredentialService
-    notifier: Notifier
+    queue: AccountMailQueue
     audit: AuditLog
 
-    def _matching(self, identifier: str) -> list[Account]:
-        if "@" in identifier:
-            try:
-                email = validate_email(identifier, "identifier")
-            except InvalidRequest:
-                email = None
-            by_email = self.accounts.list_by_email(email) if email else []
-            if by_email:
-                return by_email
-        account = self.accounts.get(normalize_username(identifier))
-        return [account] if account else []
-
     def request(self, raw_identifier: Any, request: RequestInfo) -> None:
-        """Mail a reset link to every matching account; says nothing about whether there was one."""
+        """Queue the request for the mailer; says nothing, and costs the same, whether or not an account matches."""
         if not isinstance(raw_identifier, str) or not raw_identifier.strip():
             raise InvalidRequest("Enter your user name or mail address.", field="identifier")
-        if len(raw_identifier) > 254:
+        if len(raw_identifier) > MAX_IDENTIFIER:
             raise InvalidRequest("That is too long for a user name or mail address.", field="identifier")
-        matches = self._matching(raw_identifier.strip())
-        if not matches:
-            self._record_request(None, Outcome.FAILURE, "unknown_account", request)
-        for account in matches:
-            if account.status is Status.TERMINATED or not account.password_hash:
-                self._record_request(account, Outcome.FAILURE, "not_eligible", request)
-                continue
-            if account.break_glass:
-                # A mailbox must not replace the sealed passphrase (accounts.break_glass).
-                self._record_request(account, Outcome.FAILURE, "break_glass", request)
-                continue
-            if not self.accounts.note_reset_request(account.username, MIN_INTERVAL_SECONDS):
-                self._record_request(account, Outcome.FAILURE, "too_soon", request)
-                continue
-            issued = self.tokens.issue(TokenPurpose.RESET, account.username, RESET_TTL_SECONDS)
-            self._record_request(account, Outcome.SUCCESS, None, request)
-            self.tokens.save(issued)
-            # The same answer either way; the audit record shows the request.
-            self.notifier.reset_link(account, issued.secret, RESET_TTL_SECONDS // 60)
-
-    def _record_request(
-        self, account: Account | None, outcome: Outcome, reason: str | None, request: RequestInfo
-    ) -> None:
-        self.audit.record(
-            AuditEvent.PASSWORD_RESET_REQUESTED,
-            actor=Actor.anonymous(),
-            request=request,
-            outcome=outcome,
-            account=account.username if account else None,
-            reason=reason,
-        )
+        self.queue.send(reset_request_message(raw_identifier.strip(), request))
 
     def account_for(self, secret: str) -> Account:
         token = self.tokens.peek(secret, TokenPurpose.RESET)

@@ -103,7 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     redrive = commands.add_parser(
         "redrive", help="send a mail function's dead letters (records it gave up on) back to its queue"
     )
-    redrive.add_argument("queue", choices=QUEUES, help="inbound-mail (the router) or delivery-events (bounces)")
+    redrive.add_argument(
+        "queue",
+        choices=QUEUES,
+        help="inbound-mail (the router), delivery-events (bounces) or account-mail (forgot password)",
+    )
     redrive.add_argument("--max", type=_positive, help="move at most this many records (1 or more)")
     redrive.add_argument("--yes", action="store_true", help="move them (without it: only say how many wait)")
     return parser

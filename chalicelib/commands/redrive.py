@@ -1,4 +1,4 @@
-"""``sealpost-admin redrive``: send the records a mail function gave up on (its dead-letter queue)
+"""``sealpost-admin redrive``: send the records a queue's function gave up on (its dead-letter queue)
 back to the function's queue, once the cause is fixed.
 
 A record reaches ``<stack>-<queue>-dlq`` after the queue's maxReceiveCount failed receives; the
@@ -6,7 +6,8 @@ alarm on the dead-letter queue's depth tells the operators. Redriving is safe to
 record is sent to the source queue before it is deleted from the dead-letter queue (so a crash
 in between leaves a copy in both, never in neither), and the functions resume or skip what
 they already did (``gateway.idempotency``). The command shows ids and counts only: a record
-holds an SES notification (addresses), which is never printed.
+holds an SES notification (addresses) or, in ``account-mail``, a forgot-password request (what the
+person typed), which is never printed.
 
 SQS's own redrive (StartMessageMoveTask) does the same from the console; this command also
 runs against ``make run``'s stand-in and says what it moved.
@@ -22,7 +23,7 @@ from chalicelib.accounts.directory import Operator
 from chalicelib.audit.records import AuditEvent, AuditLog
 from chalicelib.errors import ConfigurationError
 
-QUEUES = ("inbound-mail", "delivery-events")
+QUEUES = ("inbound-mail", "delivery-events", "account-mail")
 _BATCH = 10  # SQS's most per ReceiveMessage
 _INVISIBLE_WHILE_MOVING = 300  # seconds a received dead letter stays hidden while it is being sent back
 

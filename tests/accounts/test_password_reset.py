@@ -1,14 +1,21 @@
-"""Forgot password (R9): same answer for everyone, a single-use link valid ten minutes."""
+"""Forgot password (R9): same answer for everyone, in the same time and with the same AWS calls
+(the request is only queued; tests/accounts/test_reset_mailer.py covers the worker), and a
+single-use link valid ten minutes."""
 
 from __future__ import annotations
 
+import gc
+import json
 import re
+import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import time_machine
 
+from chalicelib import aws_clients
 from chalicelib.accounts.model import Account
 from tests.conftest import PARTNER_PASSWORD
 from tests.support import PORTAL_URL, WebClient, audit_records, mail_text, sent_mail
@@ -22,11 +29,19 @@ def reset_link() -> str:
     return found.group(1)
 
 
-def forgot(web: WebClient, identifier: str) -> Any:
-    return web.post("/api/password/forgot", json_body={"identifier": identifier})
+@pytest.fixture
+def forgot(deliver_account_mail: Callable[[], Any]) -> Callable[[WebClient, str], Any]:
+    """Ask for a reset link, then let the worker handle the queued request (as SQS and Lambda would)."""
+
+    def ask(web: WebClient, identifier: str) -> Any:
+        reply = web.post("/api/password/forgot", json_body={"identifier": identifier})
+        deliver_account_mail()
+        return reply
+
+    return ask
 
 
-def test_the_answer_is_the_same_whether_or_not_an_account_exists(web: WebClient, partner: Account) -> None:
+def test_the_answer_is_the_same_whether_or_not_an_account_exists(web: WebClient, partner: Account, forgot: Any) -> None:
     before = len(sent_mail())
     known = forgot(web, partner.username)
     unknown = forgot(web, "nobody-999999")
@@ -36,7 +51,7 @@ def test_the_answer_is_the_same_whether_or_not_an_account_exists(web: WebClient,
     assert len(sent_mail()) == before + 1  # only the real account gets a mail
 
 
-def test_a_reset_by_mail_address_reaches_the_account(web: WebClient, partner: Account) -> None:
+def test_a_reset_by_mail_address_reaches_the_account(web: WebClient, partner: Account, forgot: Any) -> None:
     forgot(web, partner.email.upper())
     mail = sent_mail()[-1]
     assert mail["To"].addresses[0].addr_spec == partner.email
@@ -44,7 +59,7 @@ def test_a_reset_by_mail_address_reaches_the_account(web: WebClient, partner: Ac
 
 
 def test_the_reset_sets_the_password_ends_every_session_and_mails_a_notice(
-    web: WebClient, new_browser: Any, partner: Account
+    web: WebClient, new_browser: Any, partner: Account, forgot: Any
 ) -> None:
     laptop = new_browser()
     laptop.sign_in(partner.username, PARTNER_PASSWORD)
@@ -60,7 +75,7 @@ def test_the_reset_sets_the_password_ends_every_session_and_mails_a_notice(
     assert new_browser().sign_in(partner.username, PARTNER_PASSWORD).status == 401
 
 
-def test_a_reset_link_works_once(web: WebClient, new_browser: Any, partner: Account) -> None:
+def test_a_reset_link_works_once(web: WebClient, new_browser: Any, partner: Account, forgot: Any) -> None:
     forgot(web, partner.username)
     token = reset_link().rsplit("/", 1)[1]
     assert web.post("/api/password/reset", json_body={"token": token, "password": NEW}).status == 200
@@ -68,7 +83,7 @@ def test_a_reset_link_works_once(web: WebClient, new_browser: Any, partner: Acco
     assert again.status == 410
 
 
-def test_a_reset_link_expires_after_ten_minutes(new_browser: Any, partner: Account) -> None:
+def test_a_reset_link_expires_after_ten_minutes(new_browser: Any, partner: Account, forgot: Any) -> None:
     with time_machine.travel(time.time(), tick=False) as traveller:
         forgot(new_browser(), partner.username)
         link = reset_link()
@@ -77,7 +92,7 @@ def test_a_reset_link_expires_after_ten_minutes(new_browser: Any, partner: Accou
         assert page.status == 410 and "/forgot" in page.text
 
 
-def test_reset_requests_are_limited_to_one_mail_a_minute(web: WebClient, partner: Account) -> None:
+def test_reset_requests_are_limited_to_one_mail_a_minute(web: WebClient, partner: Account, forgot: Any) -> None:
     before = len(sent_mail())
     for _ in range(5):
         assert forgot(web, partner.username).status == 202
@@ -89,7 +104,9 @@ def lock(new_browser: Any, account: Account) -> None:
         new_browser().post("/api/session", json_body={"username": account.username, "password": "wrong guess here"})
 
 
-def test_a_reset_does_not_lift_a_lock_by_default(web: WebClient, new_browser: Any, partner: Account) -> None:
+def test_a_reset_does_not_lift_a_lock_by_default(
+    web: WebClient, new_browser: Any, partner: Account, forgot: Any
+) -> None:
     lock(new_browser, partner)
     forgot(web, partner.username)
     token = reset_link().rsplit("/", 1)[1]
@@ -99,7 +116,7 @@ def test_a_reset_does_not_lift_a_lock_by_default(web: WebClient, new_browser: An
 
 
 def test_self_service_unlock_lets_a_reset_lift_the_lock(
-    web: WebClient, new_browser: Any, partner: Account, monkeypatch: pytest.MonkeyPatch, stack: Any
+    web: WebClient, new_browser: Any, partner: Account, monkeypatch: pytest.MonkeyPatch, stack: Any, forgot: Any
 ) -> None:
     monkeypatch.setenv("SEALPOST_SELF_SERVICE_UNLOCK", "true")
     lock(new_browser, partner)
@@ -121,9 +138,100 @@ def test_the_forgot_page_gives_the_same_answer(new_browser: Any, partner: Accoun
     assert re.sub(varying, "", known.text) == re.sub(varying, "", unknown.text)
 
 
-def test_the_new_password_must_follow_the_rules(web: WebClient, partner: Account) -> None:
+def test_the_new_password_must_follow_the_rules(web: WebClient, partner: Account, forgot: Any) -> None:
     forgot(web, partner.username)
     token = reset_link().rsplit("/", 1)[1]
     short = web.post("/api/password/reset", json_body={"token": token, "password": "short"})
     assert short.status == 400 and short.json["field"] == "password"
     assert web.post("/api/password/reset", json_body={"token": token, "password": NEW}).status == 200
+
+
+# --- the request only queues: no timing or call-count oracle ----------------------------------
+
+
+def queued(stack: Any) -> list[dict[str, Any]]:
+    sqs = stack.client("sqs")
+    url = stack.env["SEALPOST_ACCOUNT_MAIL_QUEUE"]
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+    return [json.loads(m["Body"]) for m in received]
+
+
+def test_the_request_queues_what_was_typed_and_where_it_came_from_and_mails_nothing_yet(
+    web: WebClient, partner: Account, stack: Any
+) -> None:
+    before = len(sent_mail())
+    assert web.post("/api/password/forgot", json_body={"identifier": f"  {partner.email}  "}).status == 202
+    (message,) = queued(stack)
+    assert set(message) == {"kind", "identifier", "request_id", "source_ip", "user_agent", "at"}
+    assert (message["kind"], message["identifier"]) == ("password_reset", partner.email)
+    assert message["request_id"] and abs(message["at"] - time.time()) < 60
+    assert len(sent_mail()) == before
+    # The worker audits the request (with this request's id); the API records nothing that could differ.
+    assert not [
+        r for r in audit_records(stack.client("s3"), stack.audit_bucket) if r["event"] == "password.reset_requested"
+    ]
+
+
+@pytest.mark.parametrize(("identifier", "status"), [("", 400), ("   ", 400), (None, 400), ("x" * 255, 400)])
+def test_a_missing_or_overlong_identifier_is_refused_and_nothing_is_queued(
+    web: WebClient, stack: Any, identifier: Any, status: int
+) -> None:
+    reply = web.post("/api/password/forgot", json_body={"identifier": identifier})
+    assert reply.status == status and reply.json["field"] == "identifier"
+    assert queued(stack) == []
+
+
+def _record_aws_calls(stack: Any) -> list[tuple[str, str]]:
+    """Every AWS operation the app's clients make from now on (botocore's ``before-call`` event)."""
+    calls: list[tuple[str, str]] = []
+    region = "us-east-1"
+    clients = [
+        aws_clients.client("sqs", region),
+        aws_clients.dynamodb_table(stack.env["SEALPOST_ACCOUNTS_TABLE"], region).meta.client,
+        aws_clients.s3(region),
+        aws_clients.kms(region),
+        aws_clients.sesv2(region),
+    ]
+    for client in clients:
+        client.meta.events.register(
+            "before-call", lambda model, **_: calls.append((model.service_model.service_name, model.name))
+        )
+    return calls
+
+
+def test_forgot_makes_the_same_aws_calls_whether_or_not_an_account_matches(
+    web: WebClient, partner: Account, stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEALPOST_SOURCE_FAILURE_BUDGET", "1000")
+    assert web.post("/api/password/forgot", json_body={"identifier": "warm-up"}).status == 202  # clients exist
+    calls = _record_aws_calls(stack)
+    made = {}
+    for identifier in (partner.username, partner.email, "nobody-999999", "nobody@nowhere.example"):
+        calls.clear()
+        assert web.post("/api/password/forgot", json_body={"identifier": identifier}).status == 202
+        made[identifier] = list(calls)
+    first = made[partner.username]
+    assert ("sqs", "SendMessage") in first and ("sesv2", "SendEmail") not in first
+    assert all(found == first for found in made.values()), made
+    # Nothing on the request path looks an account up by name or by mail address.
+    assert ("dynamodb", "Query") not in first
+
+
+def test_forgot_answer_time_does_not_tell(web: WebClient, partner: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The one timed test (issue 12): a real account's answer took 128 ms against 82 ms for an unknown one.
+    monkeypatch.setenv("SEALPOST_SOURCE_FAILURE_BUDGET", "1000")
+    for _ in range(4):
+        web.post("/api/password/forgot", json_body={"identifier": "warm-up"})
+    took: dict[str, list[float]] = {"known": [], "unknown": []}
+    gc.disable()  # a collection inside one request is noise, not a signal
+    try:
+        for n in range(40):
+            kind, identifier = ("known", partner.email) if n % 2 == 0 else ("unknown", f"nobody{n}@nowhere.example")
+            started = time.perf_counter()
+            reply = web.post("/api/password/forgot", json_body={"identifier": identifier})
+            took[kind].append(time.perf_counter() - started)
+            assert reply.status == 202
+    finally:
+        gc.enable()
+    known, unknown = statistics.median(took["known"]), statistics.median(took["unknown"])
+    assert abs(known - unknown) <= max(0.005, 0.15 * max(known, unknown)), (known, unknown)
