@@ -1,4 +1,5 @@
-"""What associates do to business-partner accounts (R1): create, invite, unlock, terminate.
+"""What associates do to business-partner accounts (R1): create, invite, unlock, terminate, and see
+and end their sessions (ASVS 7.4.5).
 
 Only an associate can create a partner account; the partner then receives a
 single-use invitation link and chooses a password. Every change is audited
@@ -15,7 +16,7 @@ from typing import Any
 
 from chalicelib import clock
 from chalicelib.accounts.model import Account, Role, Status, validate_display_name, validate_username
-from chalicelib.accounts.sessions import Principal
+from chalicelib.accounts.sessions import Principal, Session, SessionService
 from chalicelib.accounts.store import AccountRepository, UsernameTaken
 from chalicelib.accounts.tokens import IssuedToken, TokenPurpose, TokenStore
 from chalicelib.addresses import validate_email
@@ -76,6 +77,7 @@ class AccountAdmin:
     tokens: TokenStore
     notifier: Notifier
     audit: AuditLog
+    sessions: SessionService
 
     # --- create and invite ------------------------------------------------------------
 
@@ -161,6 +163,7 @@ class AccountAdmin:
         raise Conflict("Could not find a free user name. Please try again.")
 
     def resend_invitation(self, associate: Principal, raw_username: Any, request: RequestInfo) -> Account:
+        """A new invitation link for a partner who has not registered yet; every earlier one stops working."""
         require_associate(associate, self.audit, request, "resend_invitation")
         account = self._partner(raw_username)
         if account.status is not Status.INVITED:
@@ -179,7 +182,7 @@ class AccountAdmin:
             account=account.username,
             reason="invitation_resent",
         )
-        self.tokens.save(invitation)
+        self.accounts.replace_invitation(account.username, (self.tokens.table_name, invitation.item()))
         if not self.send_invitation(associate.account, account, invitation.secret):
             raise MailNotSent()
         return account
@@ -229,6 +232,59 @@ class AccountAdmin:
         )
         self.accounts.terminate(account.username, associate.account.username)
         return self.accounts.require(account.username)
+
+    # --- a partner's sessions ---------------------------------------------------------
+
+    def partner_sessions(
+        self, associate: Principal, raw_username: Any, request: RequestInfo
+    ) -> tuple[Account, list[Session]]:
+        """The partner account and its sessions that still work, newest first."""
+        require_associate(associate, self.audit, request, "list_sessions")
+        account = self._partner(raw_username)
+        return account, self._live_sessions(account)
+
+    def end_partner_session(self, associate: Principal, raw_username: Any, sid: str, request: RequestInfo) -> Account:
+        """End one session of a partner (its browser must sign in again); audited before it ends."""
+        require_associate(associate, self.audit, request, "end_session")
+        account = self._partner(raw_username)
+        if not any(s.sid == sid for s in self._live_sessions(account)):
+            raise NotFound("There is no such session; it may have ended already.")
+        self.audit.record(
+            AuditEvent.SESSION_ENDED,
+            actor=associate.actor,
+            request=request,
+            account=account.username,
+            reason="associate_request",
+            detail={"session": sid},
+        )
+        self.sessions.end_one(account.username, sid)
+        return account
+
+    def end_partner_sessions(self, associate: Principal, raw_username: Any, request: RequestInfo) -> Account:
+        """End every session of a partner at once (the session generation moves on)."""
+        require_associate(associate, self.audit, request, "end_sessions")
+        account = self._partner(raw_username)
+        self.audit.record(
+            AuditEvent.SESSIONS_REVOKED,
+            actor=associate.actor,
+            request=request,
+            account=account.username,
+            reason="associate_request",
+        )
+        self.accounts.end_all_sessions(account.username)
+        return account
+
+    def _live_sessions(self, account: Account) -> list[Session]:
+        """Stored sessions that ``SessionService.resolve`` would still accept (expired ones wait for their TTL)."""
+        now = clock.epoch_seconds()
+        settings = self.settings
+        return [
+            s
+            for s in self.sessions.list_for(account.username)
+            if s.generation == account.session_generation
+            and now - s.created_at < settings.session_absolute_seconds
+            and now - s.last_seen < settings.session_idle_seconds
+        ]
 
     def list_partners(self, associate: Principal, request: RequestInfo) -> list[Account]:
         require_associate(associate, self.audit, request, "list_accounts")

@@ -169,7 +169,8 @@ class AccountDirectory:
         )
 
     def invite(self, operator: Operator, raw_username: Any, *, mail: bool = True) -> Invited:
-        """A new registration link for an associate who has not chosen a password yet (the last one expired)."""
+        """A new registration link for an associate who has not chosen a password yet (the last one expired
+        or was lost); every earlier link stops working."""
         account = self._associate(raw_username)
         if account.status is not Status.INVITED:
             raise Conflict(f"{account.username} is {account.status}: there is no registration to invite to.")
@@ -182,7 +183,7 @@ class AccountDirectory:
             reason="invitation_resent",
             detail=operator.detail(invitation=_delivery(mail)),
         )
-        self.tokens.save(invitation)
+        self.accounts.replace_invitation(account.username, (self.tokens.table_name, invitation.item()))
         return self._deliver(account, invitation, mail)
 
     def _invitation(self, account: Account) -> IssuedToken:
@@ -268,7 +269,7 @@ class AccountDirectory:
             reason="operator_request",
             detail=operator.detail(invitation=_delivery(mail)),
         )
-        self.accounts.reenable(account.username, ADMIN, also_put=((self.tokens.table_name, invitation.item()),))
+        self.accounts.reenable(account.username, ADMIN, invitation=(self.tokens.table_name, invitation.item()))
         return self._deliver(self.accounts.require(account.username), invitation, mail)
 
 

@@ -80,6 +80,12 @@ class Account:
     # An emergency associate account (HIPAA 164.312(a)(2)(ii)), made by ``sealpost-admin
     # break-glass``: its passphrase is sealed, and every sign-in is audited on its own.
     break_glass: bool = False
+    # An associate who manages accounts and policies: given by the OpenID provider's admin group
+    # (chalicelib/identity), audited as account.role_changed when it changes.
+    administrator: bool = False
+    # The SHA-256 of the account's current invitation link, once an invitation was sent again (or the
+    # account enabled again): ``credentials.invited_account`` takes no other invitation link.
+    invitation_hash: str | None = None
 
     def is_locked(self, threshold: int) -> bool:
         return self.failed_attempts >= threshold
@@ -107,6 +113,7 @@ class Account:
             "thread_id": self.thread_id,
             "strikes": self.strikes,
             "break_glass": self.break_glass,
+            "administrator": self.administrator,
         }
 
     @classmethod
@@ -125,6 +132,8 @@ class Account:
             thread_id=item.get("thread_id"),
             strikes=as_int(item.get("strikes")),
             break_glass=item.get("break_glass") is True,
+            administrator=item.get("administrator") is True,
+            invitation_hash=item.get("invitation_hash"),
         )
 
     def to_item(self) -> dict[str, Any]:
@@ -147,4 +156,8 @@ class Account:
             item["thread_id"] = self.thread_id
         if self.break_glass:
             item["break_glass"] = True
+        if self.administrator:
+            item["administrator"] = True
+        if self.invitation_hash:
+            item["invitation_hash"] = self.invitation_hash
         return item

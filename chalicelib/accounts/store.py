@@ -5,6 +5,7 @@ Items in the accounts table (partition key ``pk``):
 - ``ACCOUNT#<username>``: the account. ``failed_attempts`` is the sign-in failure
   counter; the account is locked while it is at or above the lockout threshold, so
   the lock is decided by the same atomic update that counts the failure.
+  ``invitation_hash`` is the hash of its one good invitation link once an invitation was sent again.
 - ``EMAIL#<address>``: claims a mail address for one account (credential scope
   ``recipient``), written in the same transaction as the account.
 - ``GUARD#<sha256 of a user name>#<day>``: the failure counter for a user name that
@@ -213,11 +214,19 @@ class AccountRepository(TableStore):
                 raise
 
     def unlock(self, username: str, by: str) -> None:
+        """Lift the lock. The session generation moves on too, so a session from before the lock stays dead
+        whatever locked the account (the password's lock ends them already; a second factor's may not)."""
         self._update(
             username,
-            "SET failed_attempts = :zero, unlocked_at = :now, unlocked_by = :by",
+            "SET failed_attempts = :zero, unlocked_at = :now, unlocked_by = :by ADD session_generation :one",
             "#s <> :terminated",
-            {":zero": 0, ":now": clock.iso(clock.now()), ":by": by, ":terminated": str(Status.TERMINATED)},
+            {
+                ":zero": 0,
+                ":now": clock.iso(clock.now()),
+                ":by": by,
+                ":terminated": str(Status.TERMINATED),
+                ":one": 1,
+            },
         )
 
     def terminate(self, username: str, by: str) -> None:
@@ -228,18 +237,20 @@ class AccountRepository(TableStore):
             {":terminated": str(Status.TERMINATED), ":now": clock.iso(clock.now()), ":by": by, ":one": 1},
         )
 
-    def reenable(self, username: str, by: str, *, also_put: tuple[tuple[str, dict[str, Any]], ...] = ()) -> None:
-        """Make a terminated account invited again, in one transaction with ``also_put`` (its new invitation).
+    def reenable(self, username: str, by: str, *, invitation: tuple[str, dict[str, Any]]) -> None:
+        """Make a terminated account invited again, in one transaction with its new ``invitation`` (the
+        tokens table's name and the token's item), which becomes its only good invitation link.
 
         Its password is removed and its failure counter cleared; the session generation moves on,
         so no session from before ever comes back.
         """
+        tokens_table, invitation_item = invitation
         tx = Transaction()
         tx.update(
             self.table_name,
             {"pk": "ACCOUNT#" + username},
-            "SET #s = :invited, failed_attempts = :zero, reenabled_at = :now, reenabled_by = :by "
-            "REMOVE password_hash ADD session_generation :one",
+            "SET #s = :invited, failed_attempts = :zero, reenabled_at = :now, reenabled_by = :by, "
+            "invitation_hash = :hash REMOVE password_hash ADD session_generation :one",
             condition="attribute_exists(pk) AND #s = :terminated",
             names={"#s": "status"},
             values={
@@ -249,10 +260,32 @@ class AccountRepository(TableStore):
                 ":one": 1,
                 ":now": clock.iso(clock.now()),
                 ":by": by,
+                ":hash": invitation_item["pk"],
             },
         )
-        for name, item in also_put:
-            tx.put(name, item)
+        tx.put(tokens_table, invitation_item)
+        try:
+            tx.execute(self.table.meta.client)
+        except TransactionCancelled as cancelled:
+            if cancelled.reasons and cancelled.reasons[0] == "ConditionalCheckFailed":
+                raise StaleAccount() from None
+            raise
+
+    def replace_invitation(self, username: str, invitation: tuple[str, dict[str, Any]]) -> None:
+        """Store a new invitation (the tokens table's name and the token's item) and make it the account's
+        only good one, in one transaction: every earlier invitation link stops working. The account must
+        still be invited (``StaleAccount`` otherwise)."""
+        tokens_table, invitation_item = invitation
+        tx = Transaction()
+        tx.update(
+            self.table_name,
+            {"pk": "ACCOUNT#" + username},
+            "SET invitation_hash = :hash",
+            condition="attribute_exists(pk) AND #s = :invited",
+            names={"#s": "status"},
+            values={":hash": invitation_item["pk"], ":invited": str(Status.INVITED)},
+        )
+        tx.put(tokens_table, invitation_item)
         try:
             tx.execute(self.table.meta.client)
         except TransactionCancelled as cancelled:
@@ -306,19 +339,20 @@ class AccountRepository(TableStore):
             )
         return as_int(result["Attributes"]["strikes"])
 
-    def note_reset_request(self, username: str, min_interval_seconds: int) -> bool:
-        """Record a password-reset request; False when one was made less than ``min_interval_seconds`` ago."""
+    def note_reset_request(self, username: str, min_interval_seconds: int, request_id: str) -> bool:
+        """Record a password-reset request; False when another one was made less than
+        ``min_interval_seconds`` ago (the retry of the same ``request_id`` passes again)."""
         now = clock.epoch_seconds()
         with unavailable_on_outage("accounts"):
             try:
                 self.table.update_item(
                     Key={"pk": "ACCOUNT#" + username},
-                    UpdateExpression="SET reset_requested_at = :now",
+                    UpdateExpression="SET reset_requested_at = :now, reset_request_id = :rid",
                     ConditionExpression=(
                         "attribute_exists(pk) AND (attribute_not_exists(reset_requested_at) "
-                        "OR reset_requested_at < :cutoff)"
+                        "OR reset_requested_at < :cutoff OR reset_request_id = :rid)"
                     ),
-                    ExpressionAttributeValues={":now": now, ":cutoff": now - min_interval_seconds},
+                    ExpressionAttributeValues={":now": now, ":cutoff": now - min_interval_seconds, ":rid": request_id},
                 )
             except Exception as exc:
                 if is_conditional_failure(exc):

@@ -1,15 +1,18 @@
 """Associates manage business-partner accounts (R1, R3): create and invite, resend the invitation,
-unlock, terminate. The JSON API under ``/api/accounts`` and the accounts page."""
+unlock, terminate, see and end their sessions (ASVS 7.4.5). The JSON API under ``/api/accounts`` and
+the accounts pages."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from chalice.app import Response
 
+from chalicelib import clock
 from chalicelib.accounts.model import Account
-from chalicelib.accounts.sessions import Principal
+from chalicelib.accounts.sessions import FULL, Principal, Session
 from chalicelib.audit.records import RequestInfo
 from chalicelib.errors import SealpostError
 from chalicelib.web.http.guard import authenticate, authenticate_change, changing_form, changing_json
@@ -120,3 +123,50 @@ def create_account(incoming: Incoming, services: Services) -> Response:
         return _accounts_page(incoming, services, principal, Redisplay.after(error, form, conflicts=True))
     notice = "account_created" if created.invitation_sent else "account_created_no_mail"
     return redirect(f"{ACCOUNTS}?notice={notice}")
+
+
+# --- a partner's sessions -------------------------------------------------------------------
+
+
+def _when(epoch: int) -> str:
+    return clock.iso(datetime.fromtimestamp(epoch, tz=UTC))
+
+
+def _session_view(session: Session) -> dict[str, Any]:
+    """What an associate sees of a session: its random id, never its token's hash."""
+    return {
+        "sid": session.sid,
+        "started": _when(session.created_at),
+        "last_seen": _when(session.last_seen),
+        "browser": session.user_agent,
+        "address": session.source_ip,
+        "pending": session.stage != FULL,
+    }
+
+
+@routes.route(f"{ACCOUNTS}/{{username}}/sessions", "GET")
+def partner_sessions_page(incoming: Incoming, services: Services, username: str) -> Response:
+    principal = authenticate(incoming, services)
+    account, sessions = services.admin.partner_sessions(principal, username, incoming.info())
+    return render(
+        incoming,
+        "partner_sessions.html",
+        services=services,
+        principal=principal,
+        account=_account_view(services, account),
+        sessions=[_session_view(s) for s in sessions],
+    )
+
+
+@routes.route(f"{ACCOUNTS}/{{username}}/sessions/{{sid}}/end", "POST")
+def end_partner_session(incoming: Incoming, services: Services, username: str, sid: str) -> Response:
+    principal, _form = changing_form(incoming, services)
+    account = services.admin.end_partner_session(principal, username, sid, incoming.info())
+    return redirect(f"{ACCOUNTS}/{account.username}/sessions?notice=partner_session_ended")
+
+
+@routes.route(f"{ACCOUNTS}/{{username}}/sessions/end-all", "POST")
+def end_partner_sessions(incoming: Incoming, services: Services, username: str) -> Response:
+    principal, _form = changing_form(incoming, services)
+    account = services.admin.end_partner_sessions(principal, username, incoming.info())
+    return redirect(f"{ACCOUNTS}/{account.username}/sessions?notice=partner_sessions_ended")

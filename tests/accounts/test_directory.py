@@ -33,6 +33,10 @@ def register_page(web: Any, token: str, password: str = NEW_PASSWORD) -> Any:
     return web.submit(path, path, {"password": password, "password_confirmation": password})
 
 
+def api_register(web: Any, token: str) -> Any:
+    return web.post("/api/register", json_body={"token": token, "password": NEW_PASSWORD})
+
+
 # --- create-associate ---------------------------------------------------------------------
 
 
@@ -50,7 +54,7 @@ def test_the_first_associate_registers_through_the_printed_link(
 
     page = web.get(f"/register/{token}")
     assert page.status == 200 and "bo.admin@plan.example" in page.text
-    registered = register_page(web, token)
+    registered = web.through_second_factor(register_page(web, token), "bo.admin@plan.example")
     assert registered.status == 303 and registered.header("location").startswith("/home")
     me = web.get("/api/session")
     assert me.status == 200 and (me.json["username"], me.json["role"]) == ("bo.admin@plan.example", "associate")
@@ -144,6 +148,32 @@ def test_invite_gives_a_registered_nothing_and_an_invited_associate_a_new_link(
     assert len(audit_events(stack, "account.created")) == 2
 
 
+def test_resending_an_invitation_invalidates_the_earlier_link(
+    admin_cli: Callable[..., CliRun], new_browser: Any, stack: Any
+) -> None:
+    first = printed_token(admin_cli("create-associate", "gil@plan.example", "--print-link"))
+    assert new_browser().get(f"/register/{first}").status == 200
+    second = printed_token(admin_cli("invite", "gil@plan.example", "--print-link"))
+    # The earlier link is refused before anyone registers: only the newest invitation counts.
+    assert new_browser().get(f"/register/{first}").status == 410
+    assert api_register(new_browser(), first).status == 410
+    assert stack.services().accounts.require("gil@plan.example").status is Status.INVITED
+    third = printed_token(admin_cli("invite", "gil@plan.example", "--print-link"))
+    assert api_register(new_browser(), second).status == 410
+    assert register_page(new_browser(), third).status == 303
+    assert stack.services().accounts.require("gil@plan.example").status is Status.ACTIVE
+
+
+def test_enabling_again_invalidates_an_unused_earlier_invitation(
+    admin_cli: Callable[..., CliRun], new_browser: Any
+) -> None:
+    unused = printed_token(admin_cli("create-associate", "hal@plan.example", "--print-link"))
+    assert admin_cli("disable", "hal@plan.example").code == 0
+    fresh = printed_token(admin_cli("enable", "hal@plan.example", "--print-link"))
+    assert new_browser().get(f"/register/{unused}").status == 410
+    assert register_page(new_browser(), fresh).status == 303
+
+
 # --- list ---------------------------------------------------------------------------------
 
 
@@ -202,6 +232,18 @@ def test_unlock_lifts_the_lock_of_an_associate(
     assert new_browser().sign_in("alice@plan.example", DEMO_PASSWORD).status == 200
     (unlocked,) = audit_events(stack, "account.unlocked")
     assert (unlocked["actor"], unlocked["reason"]) == ("sealpost-admin", "operator_request")
+
+
+def test_a_session_from_before_the_lock_stays_dead_after_sealpost_admin_unlock(
+    admin_cli: Callable[..., CliRun], associate: Any, new_browser: Any
+) -> None:
+    signed_in = new_browser()
+    assert signed_in.sign_in("alice@plan.example", DEMO_PASSWORD).status == 200
+    for _ in range(3):
+        new_browser().sign_in("alice@plan.example", "wrong guess for alice")
+    assert admin_cli("unlock", "alice@plan.example").code == 0
+    assert signed_in.get("/api/session").status == 401
+    assert new_browser().sign_in("alice@plan.example", DEMO_PASSWORD).status == 200
 
 
 def test_disable_ends_every_session_of_an_associate_and_every_sign_in(

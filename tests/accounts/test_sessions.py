@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import pytest
 import time_machine
 
 from chalicelib.accounts.model import Account
@@ -109,3 +110,39 @@ def test_a_forged_or_malformed_cookie_is_just_signed_out(new_browser: Any, stack
     for value in ("x", "A" * 43, "../../etc", '"quoted"'):
         browser.cookies[COOKIE_NAME] = value
         assert browser.get("/api/session").status == 401
+
+
+# --- what an associate sees of them (ASVS 7.4.5) ----------------------------------------------
+
+
+def test_a_session_keeps_a_random_id_its_browser_and_its_address(
+    new_browser: Any, partner: Account, stack: Any
+) -> None:
+    browser = new_browser()
+    browser.user_agent = "Agent/" + "y" * 400
+    assert browser.sign_in(partner.username, PARTNER_PASSWORD).status == 200
+    token = browser.cookies[COOKIE_NAME]
+    (stored,) = [s for s in stack.services().sessions.list_for(partner.username) if s.user_agent.startswith("Agent")]
+    assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert len(stored.sid) >= 16 and stored.sid not in (token, stored.token_hash)
+    assert stored.user_agent == ("Agent/" + "y" * 400)[:200]
+    assert stored.source_ip == "127.0.0.1"  # chalice's local source address
+
+
+def test_ending_one_session_needs_its_account_and_leaves_the_others(
+    new_browser: Any, make_partner: Any, stack: Any
+) -> None:
+    from chalicelib.errors import NotFound
+
+    one, other = make_partner("one@clinic.example"), make_partner("two@clinic.example")
+    first, second = signed_in(new_browser, one), signed_in(new_browser, one)
+    sessions = stack.services().sessions
+    second_hash = hashlib.sha256(second.cookies[COOKIE_NAME].encode()).hexdigest()
+    (newest,) = [s for s in sessions.list_for(one.username) if s.token_hash == second_hash]
+    with pytest.raises(NotFound):
+        sessions.end_one(other.username, newest.sid)  # another account's session is not found under this one
+    with pytest.raises(NotFound):
+        sessions.end_one(one.username, "no-such-session-id")
+    sessions.end_one(one.username, newest.sid)
+    assert [first.get("/api/session").status, second.get("/api/session").status] == [200, 401]
+    assert newest.sid not in {s.sid for s in sessions.list_for(one.username)}

@@ -1,7 +1,8 @@
 """The lockout counter under concurrency, against a real DynamoDB engine (dynalite).
 
 moto's conditional updates are not atomic under threads, so these races must run on a
-real engine: 50 concurrent wrong passwords must count exactly 3 failures and lock.
+real engine: 50 concurrent wrong passwords must count exactly 3 failures and lock, whether the
+account is named by its user name or by its mail address.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from chalicelib.audit.records import AuditLog, RequestInfo
 from chalicelib.errors import AccountLocked, InvalidCredentials
 from chalicelib.settings import Settings
 from devtools.provision import Provisioner
+from tests.accounts.conftest import Identifier
 
 THREADS = 50
 RIGHT = "the right long passphrase"
@@ -62,9 +64,10 @@ def race_setup(dynalite_endpoint: str) -> Iterator[tuple[SignInService, AccountR
 
 
 def new_account(accounts: AccountRepository, password_hash: str) -> Account:
+    username = f"racer-{uuid.uuid4().hex[:8]}"
     account = Account(
-        username=f"racer-{uuid.uuid4().hex[:8]}",
-        email="racer@clinic.example",
+        username=username,
+        email=f"{username}@clinic.example",
         role=Role.PARTNER,
         status=Status.ACTIVE,
         password_hash=password_hash,
@@ -72,16 +75,17 @@ def new_account(accounts: AccountRepository, password_hash: str) -> Account:
     )
     table = accounts.table
     table.put_item(Item=account.to_item())  # dynalite has no transactions; the test needs none
+    table.put_item(Item={"pk": "EMAIL#" + account.email, "kind": "email", "username": account.username})
     return account
 
 
-def race(service: SignInService, username: str, password: str) -> Counter[str]:
+def race(service: SignInService, name: str, password: str) -> Counter[str]:
     start = Barrier(THREADS)
 
     def attempt(_: int) -> str:
         start.wait()
         try:
-            service.sign_in(username, password, RequestInfo("race"))
+            service.sign_in(name, password, RequestInfo("race"))
         except AccountLocked:
             return "locked"
         except InvalidCredentials as error:
@@ -92,18 +96,18 @@ def race(service: SignInService, username: str, password: str) -> Counter[str]:
         return Counter(pool.map(attempt, range(THREADS)))
 
 
-def test_fifty_concurrent_wrong_passwords_count_exactly_three_and_lock(race_setup: Any) -> None:
+def test_fifty_concurrent_wrong_passwords_count_exactly_three_and_lock(race_setup: Any, identifier: Identifier) -> None:
     service, accounts, _ = race_setup
     password_hash = hash_password(RIGHT)
     for _ in range(3):
         account = new_account(accounts, password_hash)
-        outcomes = race(service, account.username, "a wrong long passphrase")
+        outcomes = race(service, identifier.of(account), "a wrong long passphrase")
         stored = accounts.get(account.username)
         assert stored is not None
         assert stored.failed_attempts == 3
         assert outcomes == Counter({"locked": THREADS - 2, "invalid": 1, "warned": 1})
         with pytest.raises(AccountLocked):
-            service.sign_in(account.username, RIGHT, RequestInfo("after"))
+            service.sign_in(identifier.of(account), RIGHT, RequestInfo("after"))
 
 
 def test_the_counter_alone_survives_thirty_races_of_fifty_threads(race_setup: Any) -> None:

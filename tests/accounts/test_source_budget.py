@@ -1,6 +1,7 @@
 """The failure budget of one source address: guessing at many user names (or links) from one
 address is refused with 429 before any password is checked, so those accounts are not locked;
-another address is unaffected; the budget holds under concurrency (on dynalite)."""
+another address is unaffected; the budget holds under concurrency (on dynalite). The tests through
+the web run with user names and with mail addresses (``identifier``)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from chalicelib.audit.records import AuditLog, RequestInfo
 from chalicelib.errors import InvalidCredentials, LinkNotValid, TooManyAttempts
 from chalicelib.settings import Settings
 from devtools.provision import Provisioner
+from tests.accounts.conftest import Identifier
 from tests.conftest import AUDIT_RESOURCES, PARTNER_PASSWORD
 from tests.support import DEMO_PASSWORD, WebClient, audit_events
 
@@ -257,16 +259,24 @@ def small_budget(monkeypatch: pytest.MonkeyPatch, stack: Any) -> int:
 
 
 def test_guessing_at_many_names_from_one_address_is_refused_without_locking_them(
-    new_browser: Any, partner: Account, associate: Account, stack: Any, from_address: Any, small_budget: int
+    new_browser: Any,
+    partner: Account,
+    associate: Account,
+    stack: Any,
+    from_address: Any,
+    small_budget: int,
+    identifier: Identifier,
 ) -> None:
+    name_of_partner, name_of_associate = identifier.of(partner), identifier.of(associate)
     attacker, neighbour = new_browser(), new_browser()
     with at_the_start_of_a_window() as traveller:
         from_address(ATTACKER)
-        answers = [sign_in(attacker, name).status for name in [partner.username] * 2 + ["nobody-1", "nobody-2"]]
-        answers += [sign_in(attacker, associate.username).status for _ in range(2)]
+        unknown = [identifier.unknown("nobody-1"), identifier.unknown("nobody-2")]
+        answers = [sign_in(attacker, name).status for name in [name_of_partner] * 2 + unknown]
+        answers += [sign_in(attacker, name_of_associate).status for _ in range(2)]
         assert answers == [401] * small_budget
         # Past the budget: refused before the password is checked, whatever the name.
-        for name in (partner.username, associate.username, "nobody-3"):
+        for name in (name_of_partner, name_of_associate, identifier.unknown("nobody-3")):
             refused = sign_in(attacker, name)
             assert refused.status == 429, refused.text
             assert (
@@ -280,31 +290,34 @@ def test_guessing_at_many_names_from_one_address_is_refused_without_locking_them
 
         # Another address is unaffected, and the accounts still sign in.
         from_address(NEIGHBOUR)
-        assert neighbour.sign_in(partner.username, PARTNER_PASSWORD).status == 200
+        assert neighbour.sign_in(name_of_partner, PARTNER_PASSWORD).status == 200
 
         # Even the right password from the throttled address waits for the window to pass.
         from_address(ATTACKER)
-        assert attacker.sign_in(associate.username, DEMO_PASSWORD).status == 429
+        assert attacker.sign_in(name_of_associate, DEMO_PASSWORD).status == 429
         assert accounts.get(associate.username).failed_attempts == 2
         traveller.shift(timedelta(seconds=WINDOW))
-        assert attacker.sign_in(associate.username, DEMO_PASSWORD).status == 200
+        assert attacker.sign_in(name_of_associate, DEMO_PASSWORD).status == 200
         assert accounts.get(associate.username).failed_attempts == 0
 
 
 def test_the_sign_in_form_shows_the_refusal_as_a_page_with_retry_after(
-    new_browser: Any, partner: Account, from_address: Any, small_budget: int
+    new_browser: Any, partner: Account, from_address: Any, small_budget: int, identifier: Identifier
 ) -> None:
     browser = new_browser()
     with at_the_start_of_a_window():
         from_address(ATTACKER)
-        pages = [browser.submit("/signin", "/signin", {"username": "nobody-x", "password": WRONG}) for _ in range(7)]
+        pages = [
+            browser.submit("/signin", "/signin", {"username": identifier.unknown("nobody-x"), "password": WRONG})
+            for _ in range(7)
+        ]
     assert [page.status for page in pages] == [401] * 6 + [429]
     assert "too many failed attempts" in pages[-1].text and "Please wait" in pages[-1].text
     assert pages[-1].header("retry-after")
 
 
 def test_bad_links_and_reset_requests_use_up_the_budget_too(
-    new_browser: Any, partner: Account, stack: Any, from_address: Any, small_budget: int
+    new_browser: Any, partner: Account, stack: Any, from_address: Any, small_budget: int, identifier: Identifier
 ) -> None:
     browser = new_browser()
     bad = "A" * 43
@@ -316,9 +329,9 @@ def test_bad_links_and_reset_requests_use_up_the_budget_too(
             browser.post(f"/api/pickup/{bad}/signin", json_body={"password": WRONG}).status,
             browser.get(f"/p/{bad}").status,
             browser.get(f"/reset/{bad}").status,
-            browser.post("/api/password/forgot", json_body={"identifier": partner.username}).status,
+            browser.post("/api/password/forgot", json_body={"identifier": identifier.of(partner)}).status,
         ]
         assert answers == [410, 410, 410, 410, 410, 202]
-        assert sign_in(browser, partner.username).status == 429
+        assert sign_in(browser, identifier.of(partner)).status == 429
         assert browser.get(f"/register/{bad}").status == 429
     assert stack.services().accounts.get(partner.username).failed_attempts == 0
