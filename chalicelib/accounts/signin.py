@@ -4,7 +4,8 @@ An attacker who does not hold the right password learns nothing from the answers
 an unknown user name, a wrong password and a locked account give the same error
 shape, the same warning after two failures and the same lock message after three.
 Unknown names cost the same argon2 verification (against a dummy hash) and the same
-atomic counter update (on a guard item) as real ones.
+atomic counter update (on a guard item) as real ones. In the ``recipient`` credential scope
+the mail address is a second name for the account, under the same rules.
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ from typing import Any
 
 from chalicelib.accounts.model import Account, Status, guard_key, validate_username
 from chalicelib.accounts.passwords import dummy_hash, verify_password
-from chalicelib.accounts.sessions import Principal, Session, SessionService
+from chalicelib.accounts.sessions import FULL, Principal, Session, SessionService
 from chalicelib.accounts.store import AccountRepository
+from chalicelib.addresses import validate_email
 from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.errors import AccountClosed, AccountLocked, InvalidCredentials, InvalidRequest
 from chalicelib.settings import Settings
 
 MAX_PASSWORD_INPUT = 1024
+# The user name looked up for a mail address that no account claims: never valid (a user name begins
+# with a letter or digit), so the GetItem finds nothing, as it costs what a known address's does.
+UNMATCHED_ADDRESS = "~no-account-for-this-address"
 CAPS_LOCK_WARNING = (
     "Please double-check your spelling and the Caps Lock key: one more failed attempt will lock the account."
 )
@@ -31,6 +36,11 @@ class SignedIn:
     account: Account
     session_secret: str
     session: Session
+
+    @property
+    def complete(self) -> bool:
+        """False while a second factor (or its enrolment) is still to come: the cookie is a pending one."""
+        return self.session.stage == FULL
 
 
 def read_password(raw: Any, field: str = "password") -> str:
@@ -59,16 +69,33 @@ class SignInService:
     audit: AuditLog
 
     def sign_in(self, raw_username: Any, raw_password: Any, request: RequestInfo) -> SignedIn:
-        username = validate_username(raw_username)
+        username, guard_name = self._identify(raw_username)
         password = read_password(raw_password)
         account = self.accounts.get(username)
         registered = account is not None and account.password_hash is not None
         # Always one argon2 verification, so that timing does not tell unknown names apart.
         correct = verify_password(account.password_hash if registered else dummy_hash(), password)  # type: ignore[union-attr, arg-type]
         if account is None:
-            key, expires_at = guard_key(username, self.settings.unknown_user_guard_seconds)
+            key, expires_at = guard_key(guard_name, self.settings.unknown_user_guard_seconds)
             count = self.accounts.count_failure(key, self.settings.lockout_threshold, expires_at)
             self._record_failure(None, "unknown_account", count, request)
+            raise self._failure(count)
+        if account.is_associate and not account.break_glass and not self.settings.associate_password_signin:
+            # Associates sign in through the plan's OpenID provider (chalicelib/identity); a password only in
+            # local mode and for break-glass. Any password gets the wrong-password answer, counted on the
+            # name's guard as for an unknown name (warning, then lock), so it tells nothing and cannot lock
+            # the associate out of the provider's sign-in.
+            key, expires_at = guard_key(guard_name, self.settings.unknown_user_guard_seconds)
+            count = self.accounts.count_failure(key, self.settings.lockout_threshold, expires_at)
+            self.audit.record(  # not _record_failure: the guard's lock is no lock of the account
+                AuditEvent.SIGNIN_FAILED,
+                actor=Actor.anonymous(),
+                request=request,
+                outcome=Outcome.FAILURE,
+                account=account.username,
+                reason="password_signin_off",
+                detail={"failed_attempts": count} if count is not None else None,
+            )
             raise self._failure(count)
         if not (registered and correct):
             count = self.accounts.count_failure("ACCOUNT#" + username, self.settings.lockout_threshold)
@@ -81,8 +108,37 @@ class SignInService:
         if account.status is Status.TERMINATED:
             self._record_failure(account, "terminated", None, request)
             raise AccountClosed()
+        return self.begin_session(account, request, method="password")
+
+    def begin_session(
+        self, account: Account, request: RequestInfo, *, method: str, provider: str | None = None
+    ) -> SignedIn:
+        """Start the session of an account whose first step (``method``: password, oidc) succeeded, in the
+        stage that MfaPolicy and the account's enrolled factors decide (``SessionService.first_stage``).
+
+        Only a full session is a sign-in: audited, and it clears the failure counter. A pending one
+        (second factor or enrolment still to come) clears nothing, so that password, wrong code, wrong
+        code, password again does not give unlimited guesses; the factor step clears it (``succeeded``).
+        """
+        stage = self.sessions.first_stage(account)
+        if stage == FULL:
+            self.succeeded(account, request, method=method, second_factor="none", provider=provider)
+        secret, session = self.sessions.start(account, stage=stage, method=method, request=request)
+        return SignedIn(account=account, session_secret=secret, session=session)
+
+    def succeeded(
+        self, account: Account, request: RequestInfo, *, method: str, second_factor: str, provider: str | None = None
+    ) -> None:
+        """Every step of a sign-in succeeded: audit it and clear the failure counter (or refuse, if locked).
+        ``provider``: the OpenID provider (chalicelib/identity) of an ``oidc`` sign-in."""
         # Audit first: if the record cannot be written, nobody is signed in.
-        self.audit.record(AuditEvent.SIGNIN_SUCCEEDED, actor=account.actor, request=request, account=account.username)
+        self.audit.record(
+            AuditEvent.SIGNIN_SUCCEEDED,
+            actor=account.actor,
+            request=request,
+            account=account.username,
+            detail={"method": method, "second_factor": second_factor, **({"provider": provider} if provider else {})},
+        )
         if account.break_glass:
             # Emergency access (accounts.break_glass): its own record, the signal to review; fail closed too.
             self.audit.record(
@@ -96,8 +152,37 @@ class SignInService:
             # Locked (or terminated) between our read and this write by a parallel attempt.
             self._record_failure(account, "locked", None, request)
             raise AccountLocked()
-        secret, session = self.sessions.start(account)
-        return SignedIn(account=account, session_secret=secret, session=session)
+
+    def count_failure(
+        self,
+        account: Account,
+        reason: str,
+        request: RequestInfo,
+        *,
+        message: str | None = None,
+        field: str | None = None,
+    ) -> InvalidCredentials | AccountLocked:
+        """A failed later step of a known account (a wrong second factor): counted toward the same lock as a
+        wrong password, audited (the lock too, which ends every session); returns the answer to raise."""
+        threshold = self.settings.lockout_threshold
+        count = self.accounts.count_failure("ACCOUNT#" + account.username, threshold)
+        self._record_failure(account, reason, count, request)
+        return failure_answer(count, threshold, message=message, field=field)
+
+    def _identify(self, raw_identifier: Any) -> tuple[str, str]:
+        """The user name to look up, and the name whose guard counts failures when there is no such account.
+
+        In the ``recipient`` scope a mail address (any case) names its account as well as the user name
+        does: both reach the account's one failure counter. An address looks up its claim, then the
+        account, always with a second GetItem (on a key no account has when the address is unknown), so
+        known and unknown addresses cost the same calls; an unknown one warns and locks on its own guard.
+        The ``thread`` scope has one account per thread, so there an address is only a user name.
+        """
+        if self.settings.credential_scope == "recipient" and isinstance(raw_identifier, str) and "@" in raw_identifier:
+            email = validate_email(raw_identifier, field="username")
+            return self.accounts.username_for_email(email) or UNMATCHED_ADDRESS, email
+        username = validate_username(raw_identifier)
+        return username, username
 
     def _failure(self, count: int | None) -> InvalidCredentials | AccountLocked:
         return failure_answer(count, self.settings.lockout_threshold)

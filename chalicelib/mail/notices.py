@@ -91,6 +91,16 @@ class Notifier:
             support_contact=self.settings.support_contact,
         )
 
+    def second_factor_reset(self, account: Person) -> bool:
+        """An associate reset the second factor: the next sign-in sets up a new one."""
+        return self._send(
+            to=account.email,
+            subject=f"{self.settings.plan_name}: your second factor was reset",
+            template="second_factor_reset",
+            username=account.username,
+            support_contact=self.settings.support_contact,
+        )
+
     def reset_link(self, account: Person, secret: str, valid_minutes: int) -> bool:
         return self._send(
             to=account.email,

@@ -24,9 +24,9 @@ def events(stack: Any) -> list[str]:
 
 
 def test_records_have_every_field_and_the_request_context(associate_web: WebClient, stack: Any) -> None:
-    (record,) = audit_records(stack.client("s3"), stack.audit_bucket)
+    # The fixture's sign-in (its second factor's enrolment beside it).
+    (record,) = [r for r in audit_records(stack.client("s3"), stack.audit_bucket) if r["event"] == "signin.succeeded"]
     assert list(record) == sorted(name for name, _ in RECORD_COLUMNS)
-    assert record["event"] == "signin.succeeded"
     assert record["actor"] == "alice@plan.example" and record["actor_role"] == "associate"
     assert record["outcome"] == "success"
     assert record["time"].endswith("Z")
@@ -145,14 +145,18 @@ def test_sign_in_fails_and_no_session_exists_when_audit_is_down(
 ) -> None:
     sessions_table = stack.env["SEALPOST_SESSIONS_TABLE"]
     sessions_before = stack.client("dynamodb").scan(TableName=sessions_table)["Count"]
-    audit_down()
     browser = new_browser()
-    reply = browser.post("/api/session", json_body={"username": partner.username, "password": PARTNER_PASSWORD})
+    # The password step starts only a pending session; the sign-in is the second factor's step.
+    first = browser.post("/api/session", json_body={"username": partner.username, "password": PARTNER_PASSWORD})
+    assert first.status == 200 and first.json["second_factor_required"]
+    audit_down()
+    reply = browser.second_factor(first, partner.username)
     assert reply.status == 503
     assert reply.json["error"] == "audit_unavailable"
     assert reply.header("retry-after")
-    assert COOKIE_NAME not in browser.cookies
-    assert stack.client("dynamodb").scan(TableName=sessions_table)["Count"] == sessions_before
+    # Only the pending session of the password step exists, and it signs nobody in.
+    assert stack.client("dynamodb").scan(TableName=sessions_table)["Count"] == sessions_before + 1
+    assert browser.get("/api/session").status == 401
 
 
 def test_account_creation_fails_and_leaves_nothing_when_audit_is_down(

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD
 from tests.conftest import Portal
-from tests.support import ROOT
+from tests.support import ROOT, AuthenticatorApps
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
@@ -57,6 +57,40 @@ def open_browser(chromium: Any, portal: Portal) -> Iterator[Callable[..., Any]]:
     assert not [e for e in errors if "status of 4" not in e], errors
 
 
+# The people's authenticator apps, for the whole session: the portal (and its demo people) outlive a test.
+APPS = AuthenticatorApps()
+
+
+@pytest.fixture(autouse=True)
+def portal_apps(portal: Portal) -> AuthenticatorApps:
+    """``APPS``, able to reach the portal's accounts table (its own moto) for ``AuthenticatorApps.code``."""
+    if APPS.table is None:
+        import boto3
+
+        dynamodb = boto3.resource("dynamodb", endpoint_url=portal.moto_endpoint, region_name="us-east-1")
+        (name,) = [t.name for t in dynamodb.tables.all() if "accounts" in t.name.lower()]
+        APPS.table = dynamodb.Table(name)
+    return APPS
+
+
+def second_step(page: Any, who: str) -> None:
+    """Set up the authenticator app (the seed read from the page, as a person types it) or give its
+    code, when the first step (password, registration) led there; nothing otherwise."""
+    path = page.url.split("://", 1)[-1].partition("/")[2]
+    if path.startswith("enrol?"):
+        account, secret = page.locator("#totp-account").inner_text(), page.locator("#totp-secret").inner_text()
+        email = APPS.enrol("otpauth://totp/x:" + account, secret)
+        if who:
+            APPS.known(who, email)
+        page.get_by_label("Six-digit code from the app").fill(APPS.code(email))
+        submit(page, page.get_by_role("button", name="Confirm and continue"))
+        APPS.recovery[email] = page.locator(".recovery-codes code").all_inner_texts()
+        submit(page, page.get_by_role("link", name=re.compile("^I have saved my recovery codes")))
+    elif path.startswith("signin/verify?"):
+        page.get_by_label(re.compile("^Code from your authenticator app")).fill(APPS.code(APPS.email_of(who)))
+        submit(page, page.get_by_role("button", name="Continue"))
+
+
 def submit(page: Any, button: Any) -> None:
     """Click a form's button and wait for the page the server answers with."""
     with page.expect_navigation():
@@ -68,6 +102,7 @@ def sign_in(page: Any, username: str, password: str) -> None:
     page.get_by_label("User name").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     submit(page, page.get_by_role("button", name="Sign in"))
+    second_step(page, username)
 
 
 def sign_out(page: Any) -> None:
@@ -79,6 +114,7 @@ def choose_password(page: Any, password: str) -> None:
     page.get_by_label("New password", exact=True).fill(password)
     page.get_by_label("Repeat the new password").fill(password)
     submit(page, page.get_by_role("button", name=re.compile("^Save")))
+    second_step(page, "")  # after a registration: MfaPolicy=required sets up the app first
 
 
 def attach(page: Any, path: Path) -> None:
@@ -121,6 +157,7 @@ def registered_partner(open_browser: Callable[..., Any], portal: Portal, email: 
     username = partner.locator("strong.username").inner_text()
     shot(partner, "invitation-register")
     choose_password(partner, PASSWORD)
+    APPS.known(username, email)
     partner.get_by_role("status").filter(has_text="Your account is ready").wait_for()
     admin.context.close()
     return partner, username
@@ -207,6 +244,92 @@ def test_two_wrong_passwords_warn_the_third_locks_and_an_associate_unlocks(
     sign_in(partner, username, PASSWORD)
     expect(partner.get_by_role("heading", name="Secure inbox")).to_be_visible()
     screenshots(partner, "signed-in-again")
+
+
+def test_journey_totp_enrolment_and_sign_in(
+    open_browser: Callable[..., Any], portal: Portal, screenshots: Shot
+) -> None:
+    import pyotp
+
+    email = unique("tia") + "@clinic.example"
+    admin = associate_page(open_browser)
+    admin.goto("/accounts")
+    admin.get_by_label("Partner's mail address").fill(email)
+    submit(admin, admin.get_by_role("button", name="Create account and send invitation"))
+    partner = open_browser(width=375, height=812)
+    partner.goto(portal.mail_link(email, "/register/"))
+    username = partner.locator("strong.username").inner_text()
+    partner.get_by_label("New password", exact=True).fill(PASSWORD)
+    partner.get_by_label("Repeat the new password").fill(PASSWORD)
+    submit(partner, partner.get_by_role("button", name=re.compile("^Save")))
+    # Enrolment: the QR code and the key in groups of four, shown once.
+    expect(partner.get_by_role("heading", name="Set up your authenticator app")).to_be_visible()
+    expect(partner.locator("figure.qr-code svg")).to_be_visible()
+    secret = partner.locator("#totp-secret").inner_text()
+    assert re.fullmatch(r"([A-Z2-7]{4} ){7}[A-Z2-7]{4}", secret), secret
+    screenshots(partner, "enrol")
+    partner.get_by_label("Six-digit code from the app").fill(
+        "000000" if pyotp.TOTP(secret.replace(" ", "")).now() != "000000" else "111111"
+    )
+    submit(partner, partner.get_by_role("button", name="Confirm and continue"))
+    expect(partner.get_by_role("alert")).to_contain_text("does not match")
+    secret = partner.locator("#totp-secret").inner_text()  # a new key after a mistake: scan again
+    APPS.enrol("otpauth://totp/x:" + email, secret)
+    APPS.known(username, email)
+    partner.get_by_label("Six-digit code from the app").fill(APPS.code(email))
+    submit(partner, partner.get_by_role("button", name="Confirm and continue"))
+    expect(partner.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    assert len(partner.locator(".recovery-codes code").all_inner_texts()) == 10
+    screenshots(partner, "recovery-codes")
+    submit(partner, partner.get_by_role("link", name=re.compile("^I have saved my recovery codes")))
+    partner.get_by_role("status").filter(has_text="Your account is ready").wait_for()
+    sign_out(partner)
+
+    # Sign-in: the password, then the app's code (a wrong one first: counted, told).
+    partner.goto("/signin")
+    partner.get_by_label("User name").fill(username)
+    partner.get_by_label("Password", exact=True).fill(PASSWORD)
+    submit(partner, partner.get_by_role("button", name="Sign in"))
+    expect(partner.get_by_role("heading", name="Enter your code")).to_be_visible()
+    code_field = partner.get_by_label(re.compile("^Code from your authenticator app"))
+    assert (
+        code_field.get_attribute("autocomplete") == "one-time-code"
+        and code_field.get_attribute("inputmode") == "numeric"
+    )
+    screenshots(partner, "code-asked")
+    code_field.fill("12345678")
+    submit(partner, partner.get_by_role("button", name="Continue"))
+    expect(partner.get_by_role("alert")).to_contain_text("not right")
+    partner.get_by_label(re.compile("^Code from your authenticator app")).fill(APPS.code(email))
+    submit(partner, partner.get_by_role("button", name="Continue"))
+    expect(partner.get_by_role("heading", name="Secure inbox")).to_be_visible()
+    partner.goto("/account/security")
+    expect(partner.get_by_text("10 of 10 unused recovery codes left.")).to_be_visible()
+    screenshots(partner, "security")
+
+
+def test_journey_recovery_code_sign_in(open_browser: Callable[..., Any], portal: Portal, screenshots: Shot) -> None:
+    email = unique("rey") + "@clinic.example"
+    partner, username = registered_partner(open_browser, portal, email, screenshots)
+    codes = APPS.recovery[email]
+    assert len(codes) == 10
+    sign_out(partner)
+    for attempt in range(2):
+        partner.goto("/signin")
+        partner.get_by_label("User name").fill(username)
+        partner.get_by_label("Password", exact=True).fill(PASSWORD)
+        submit(partner, partner.get_by_role("button", name="Sign in"))
+        partner.get_by_label(re.compile("^Code from your authenticator app")).fill(codes[0].upper())
+        submit(partner, partner.get_by_role("button", name="Continue"))
+        if attempt == 0:
+            expect(partner.get_by_role("heading", name="Secure inbox")).to_be_visible()
+            partner.goto("/account/security")
+            expect(partner.get_by_text("9 of 10 unused recovery codes left.")).to_be_visible()
+            screenshots(partner, "one-code-used")
+            sign_out(partner)
+    # The same code a second time: refused (each works once).
+    expect(partner.get_by_role("alert")).to_contain_text("not right")
+    screenshots(partner, "code-used-up")
 
 
 def test_forgot_password_mails_a_link_that_sets_a_new_password(
@@ -364,6 +487,7 @@ def test_the_portal_works_by_keyboard_alone_with_visible_focus(
     page.keyboard.type(DEMO_ASSOCIATE_PASSWORD)
     with page.expect_navigation():
         page.keyboard.press("Enter")
+    second_step(page, DEMO_ASSOCIATE)
     expect(page.get_by_role("heading", name="Secure threads")).to_be_visible()
 
     for _ in range(20):
@@ -469,12 +593,20 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
     submit(anonymous, anonymous.get_by_role("button", name="Send me a link"))
     audit.check(anonymous, "forgot-sent", screenshots)
     audit.visit(anonymous, portal.mail_link("pat@clinic.example", "/reset/"), "reset", screenshots)
+    waiting = open_browser()  # the password was right: the code page
+    waiting.goto("/signin")
+    waiting.get_by_label("User name").fill(portal.partner_username)
+    waiting.get_by_label("Password", exact=True).fill(portal.partner_password)
+    submit(waiting, waiting.get_by_role("button", name="Sign in"))
+    audit.check(waiting, "second-factor-code", screenshots)
 
     for path, label in (
         ("/home", "partner-inbox"),
         (care, "partner-thread-with-attachment"),
         ("/threads/new", "partner-new-message"),
         ("/account", "partner-account"),
+        ("/account/security", "partner-second-factor"),
+        ("/enrol?next=/account/security", "partner-replace-app"),
         ("/accounts", "partner-forbidden"),
         ("/threads/" + "0" * 32, "partner-thread-not-found"),
     ):
