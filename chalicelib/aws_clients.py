@@ -16,6 +16,7 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sesv2 import SESV2Client
 
 _CONFIG = Config(
@@ -71,6 +72,10 @@ def kms(region: str) -> KMSClient:
 
 def sesv2(region: str) -> SESV2Client:
     return cast("SESV2Client", client("sesv2", region))
+
+
+def secretsmanager(region: str) -> SecretsManagerClient:
+    return cast("SecretsManagerClient", client("secretsmanager", region))
 
 
 def reset() -> None:

@@ -106,6 +106,30 @@ class CrossSiteRequestRejected(SealpostError):
     default_message = "This form has expired or did not come from this site. Please reload the page and try again."
 
 
+class FederatedSignInRefused(SealpostError):
+    """A sign-in through an OpenID provider was refused (chalicelib/identity). The reason is in the
+    audit record only; the person sees one answer for every reason."""
+
+    code = "federated_signin_refused"
+    default_message = (
+        "The sign-in through your organization's sign-in service did not succeed. Please start again, or "
+        "contact your administrator if it keeps happening."
+    )
+
+    def __init__(self, reason: str, provider_error: str | None = None) -> None:
+        super().__init__()
+        self.reason = reason
+        self.provider_error = provider_error  # an OAuth error code the provider answered, for the audit
+
+
+class IdTokenRefused(FederatedSignInRefused):
+    """An ID token failed one check (``check``: the name of the check, never the token's text)."""
+
+    def __init__(self, check: str) -> None:
+        super().__init__(f"id_token_refused:{check}")
+        self.check = check
+
+
 # --- what is asked ------------------------------------------------------------
 
 
@@ -146,6 +170,13 @@ class AuditUnavailable(ServiceUnavailable):
 
     code = "audit_unavailable"
     default_message = "The action was not carried out because it could not be recorded. Please try again shortly."
+
+
+class IdentityProviderUnavailable(ServiceUnavailable):
+    """The OpenID provider could not be reached or answered out of turn (nothing of it is shown)."""
+
+    code = "identity_provider_unavailable"
+    default_message = "The sign-in service of your organization cannot be reached. Please try again in a moment."
 
 
 class ConfigurationError(ServiceUnavailable):

@@ -9,6 +9,16 @@
    a free port).
 
 Ctrl-C stops every process this started.
+
+Associates sign in with a password here (``AssociatePasswordSignIn``, off in deployments). To try the
+sign-in through an OpenID provider, give it before starting (the client secret goes into the local
+Secrets Manager, as the runbook puts it in a deployment)::
+
+    LOCAL_IDP_ISSUER=http://127.0.0.1:4000 LOCAL_IDP_CLIENT_ID=sealpost LOCAL_IDP_CLIENT_SECRET=... make run
+
+(optional: LOCAL_IDP_SCOPES, LOCAL_IDP_ASSOCIATE_GROUP, LOCAL_IDP_ADMIN_GROUP, LOCAL_IDP_MFA). The
+portal still listens on 127.0.0.1; ``LOCAL_HOSTNAME=localhost`` makes its links (PortalUrl) say
+``localhost``, another site than a provider on 127.0.0.1, as in a deployment.
 """
 
 from __future__ import annotations
@@ -67,6 +77,35 @@ def local_environment(moto_port: int, download_port: int) -> dict[str, str]:
     return env
 
 
+IDP_PARAMETERS = {  # LOCAL_IDP_<name> -> the template parameter
+    "ISSUER": "AssociateIdpIssuer",
+    "CLIENT_ID": "AssociateIdpClientId",
+    "SCOPES": "AssociateIdpScopes",
+    "GROUPS_CLAIM": "AssociateIdpGroupsClaim",
+    "ASSOCIATE_GROUP": "AssociateIdpAssociateGroup",
+    "ADMIN_GROUP": "AssociateIdpAdminGroup",
+    "MFA": "AssociateIdpMfa",
+}
+
+
+def stack_parameters(portal_url: str, environ: dict[str, str]) -> dict[str, str]:
+    """The local stack's parameters: password sign-in for associates, and the OpenID provider if given."""
+    parameters = {"PortalUrl": portal_url, "AssociatePasswordSignIn": "true"}
+    if environ.get("LOCAL_IDP_ISSUER"):
+        for name, parameter in IDP_PARAMETERS.items():
+            if environ.get("LOCAL_IDP_" + name):
+                parameters[parameter] = environ["LOCAL_IDP_" + name]
+    return parameters
+
+
+def put_idp_secret(provisioner: Provisioner, environment: dict[str, str], environ: dict[str, str]) -> None:
+    arn = environment.get("SEALPOST_ASSOCIATE_IDP_SECRET_ARN")
+    if arn and environ.get("LOCAL_IDP_CLIENT_SECRET"):
+        provisioner.client("secretsmanager").put_secret_value(
+            SecretId=arn, SecretString=json.dumps({"client_secret": environ["LOCAL_IDP_CLIENT_SECRET"]})
+        )
+
+
 def main() -> int:
     moto_port = int(os.environ.get("MOTO_PORT", "5000"))
     app_port = int(os.environ.get("PORT", "8000"))
@@ -102,7 +141,9 @@ def main() -> int:
 
         os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
         provisioner = Provisioner()
-        stack = provisioner.provision(STACK, parameters={"PortalUrl": f"http://{HOST}:{app_port}"})
+        portal_url = f"http://{os.environ.get('LOCAL_HOSTNAME') or HOST}:{app_port}"
+        stack = provisioner.provision(STACK, parameters=stack_parameters(portal_url, dict(os.environ)))
+        put_idp_secret(provisioner, stack.environment, dict(os.environ))
         env.update(stack.environment)
         os.environ.update(stack.environment)
         # `make send-mail` and `make audit` run in other processes against this stack.
@@ -128,10 +169,10 @@ def main() -> int:
         wait_for_port(app_port, app, "the local server")
         print(
             "\n"
-            f"  Sealpost is running at http://{HOST}:{app_port}/  (AWS stand-in: moto on port {moto_port})\n"
+            f"  Sealpost is running at {portal_url}/  (AWS stand-in: moto on port {moto_port})\n"
             f"  Sign in as the demo associate:  {DEMO_ASSOCIATE}  /  {DEMO_ASSOCIATE_PASSWORD}\n"
             f"  Sign in as the demo partner:    {demo.partner_username}  /  {demo.partner_password}\n"
-            f"  Mail the app sends:  http://{HOST}:{app_port}/local/mail   or   make mail\n"
+            f"  Mail the app sends:  {portal_url}/local/mail   or   make mail\n"
             "  Send a mail through the gateway:  make send-mail TO=someone@clinic.example\n"
             "  Ctrl-C stops everything.\n",
             flush=True,

@@ -7,6 +7,7 @@ from chalice.app import Response
 
 from chalicelib.accounts.model import Account
 from chalicelib.errors import AccountLocked, AuthenticationRequired, InvalidCredentials, LinkNotValid, SealpostError
+from chalicelib.web import federation
 from chalicelib.web.http.guard import (
     anonymous_form,
     anonymous_json,
@@ -28,6 +29,7 @@ from chalicelib.web.http.responses import (
 )
 from chalicelib.web.http.routing import Routes
 from chalicelib.web.http.status import status_for
+from chalicelib.web.second_factor import after_first_step, first_step_json
 from chalicelib.wiring.services import Services
 
 routes = Routes(__name__)
@@ -39,10 +41,12 @@ routes = Routes(__name__)
 @routes.route("/api/session", "POST")
 def api_sign_in(incoming: Incoming, services: Services) -> Response:
     body = anonymous_json(incoming, services)
-    username, password = text_field(body, "username", max_length=256), password_field(body)
+    # ``identifier`` (a user name or, in the recipient scope, a mail address) or the older ``username``.
+    name_field = "identifier" if "identifier" in body else "username"
+    username, password = text_field(body, name_field, max_length=256), password_field(body)
     with services.source_budget.attempt(incoming.info()):
         signed_in = services.signin.sign_in(username, password, incoming.info())
-    return signed_in_json(signed_in)
+    return first_step_json(signed_in)
 
 
 @routes.route("/api/session", "GET")
@@ -84,7 +88,7 @@ def api_register(incoming: Incoming, services: Services) -> Response:
     token, password = token_field(body), password_field(body)
     with services.source_budget.attempt(incoming.info()):
         signed_in = services.credentials.register(token, password, None, incoming.info())
-    return signed_in_json(signed_in, status=201)
+    return first_step_json(signed_in, status=201)
 
 
 # --- pages: sign in and out -----------------------------------------------------------------
@@ -119,6 +123,8 @@ def _sign_in_page(
         status=status,
         next=safe_next(incoming.query("next")),
         username=username,
+        by_address=services.settings.credential_scope == "recipient",
+        provider_links=federation.sign_in_links(services),
         error=error,
         warning=getattr(error, "warning", None),
     )
@@ -132,19 +138,19 @@ def sign_in_submit(incoming: Incoming, services: Services) -> Response:
             signed_in = services.signin.sign_in(form.get("username"), form.get("password"), incoming.info())
     except (InvalidCredentials, AccountLocked) as error:
         return _sign_in_page(
-            incoming, services, status=status_for(error), username=form.get("username", "")[:128], error=error
+            incoming, services, status=status_for(error), username=form.get("username", "")[:254], error=error
         )
     except SealpostError as error:
         status = shown_on_form(error)
-        return _sign_in_page(incoming, services, status=status, username=form.get("username", "")[:128], error=error)
-    return with_cookies(redirect(safe_next(form.get("next"))), session_cookie(signed_in.session_secret))
+        return _sign_in_page(incoming, services, status=status, username=form.get("username", "")[:254], error=error)
+    return after_first_step(signed_in, form.get("next"))
 
 
 @routes.route("/signout", "POST")
 def sign_out(incoming: Incoming, services: Services) -> Response:
     principal, _form = changing_form(incoming, services)
     services.signin.sign_out(principal, incoming.info())
-    return with_cookies(redirect("/signin?notice=signed_out"), cleared_session_cookie())
+    return with_cookies(redirect(federation.after_sign_out(principal)), cleared_session_cookie())
 
 
 # --- pages: one's own account ---------------------------------------------------------------
@@ -240,4 +246,4 @@ def register_submit(incoming: Incoming, services: Services, token: str) -> Respo
         status = shown_on_form(error)
         account = services.credentials.invited_account(token)
         return _register_page(incoming, services, account, token, status=status, error=error)
-    return with_cookies(redirect(f"{HOME}?notice=registered"), session_cookie(signed_in.session_secret))
+    return after_first_step(signed_in, f"{HOME}?notice=registered")

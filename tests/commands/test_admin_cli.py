@@ -57,7 +57,10 @@ def deploy_api_function(name: str, environment: dict[str, str]) -> None:
 def deployed(stack: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """The provisioned stack as a deployment holds it; the process itself has no SEALPOST_ variable, so the
     settings can only come from the function."""
-    deploy_api_function("sealpost-prod", {**stack.env, "SEALPOST_STAGE": "prod", "OTHER": "ignored"})
+    deploy_api_function(
+        "sealpost-prod",
+        {**stack.env, "SEALPOST_STAGE": "prod", "SEALPOST_ASSOCIATE_PASSWORD_SIGNIN": "false", "OTHER": "ignored"},
+    )
     for name in list(os.environ):
         if name.startswith("SEALPOST_"):
             monkeypatch.delenv(name)

@@ -13,6 +13,7 @@ _STATUS: dict[type[errors.SealpostError], int] = {
     errors.InvalidCredentials: 401,
     # Same status as a wrong password: a lock must not tell an attacker the account exists.
     errors.AccountLocked: 401,
+    errors.FederatedSignInRefused: 403,
     errors.AccountClosed: 403,
     errors.AccessDenied: 403,
     errors.CrossSiteRequestRejected: 403,
