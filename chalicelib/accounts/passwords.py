@@ -3,12 +3,14 @@
 Rules: NFKC-normalised, at least 15 characters, at least 64 accepted (we take up to
 256), no composition rules, never truncated, and refused when it is one of the most
 common passwords (zxcvbn's list of 30,000), made of one such password repeated, or
-built from the user's own name or mail address.
+built from the user's own name or mail address, the plan's name or the product's name (the
+context-specific words of ASVS 5.0 6.1.2: compared without spaces or punctuation).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 
 from argon2 import PasswordHasher, Type
@@ -17,6 +19,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from chalicelib.errors import PasswordRejected
 
 MIN_LENGTH = 15
+# Always refused besides the plan's own name, which callers pass.
+PRODUCT_WORDS = ("sealpost",)
+_NOT_A_LETTER = re.compile(r"[\W_]+")
 MAX_LENGTH = 256
 
 # OWASP's argon2id baseline: m=19 MiB, t=2, p=1.
@@ -56,10 +61,11 @@ def _is_repetition_of_common(lowered: str) -> bool:
     return False
 
 
-def check_new_password(password: str, *, context: tuple[str, ...] = ()) -> str:
+def check_new_password(password: str, *, context: tuple[str, ...] = (), names: tuple[str, ...] = ()) -> str:
     """Return the normalised password, or raise ``PasswordRejected`` with a reason a person understands.
 
-    ``context`` holds words the password must not be built from (user name, mail address).
+    ``context`` holds words the password must not be built from (user name, mail address); ``names``
+    the plan's names, refused like the product's own.
     """
     if not isinstance(password, str):
         raise PasswordRejected("Enter a password.")
@@ -84,6 +90,11 @@ def check_new_password(password: str, *, context: tuple[str, ...] = ()) -> str:
         parts = {word, word.partition("@")[0]}
         if any(part and len(part) >= 4 and part in lowered for part in parts):
             raise PasswordRejected("Do not use your user name or mail address in your password.")
+    compact = _NOT_A_LETTER.sub("", lowered)
+    for name in PRODUCT_WORDS + names:
+        word = _NOT_A_LETTER.sub("", normalize(name).lower())
+        if len(word) >= 4 and word in compact:
+            raise PasswordRejected("Do not use the name of the plan or of this portal in your password.")
     return normalized
 
 

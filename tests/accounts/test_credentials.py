@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import time_machine
 
 from chalicelib.accounts.model import Account
@@ -25,7 +26,9 @@ def test_the_invitation_page_shows_the_user_name_and_registers(associate_web: We
     page = browser.get(link)
     assert page.status == 200 and username in page.text
     done = browser.submit(link, link, {"password": PARTNER_PASSWORD, "password_confirmation": PARTNER_PASSWORD})
-    assert done.status == 303
+    assert done.status == 303 and done.header("location") == "/enrol?next=/home%3Fnotice%3Dregistered"
+    done = browser.through_second_factor(done, username)  # MfaPolicy=required: the app is set up first
+    assert done.status == 303 and done.header("location") == "/home?notice=registered"
     assert browser.get("/api/session").json["username"] == username
 
 
@@ -65,6 +68,18 @@ def test_registration_applies_the_password_rules(associate_web: WebClient, new_b
     mismatch = browser.submit(link, link, {"password": PARTNER_PASSWORD, "password_confirmation": NEW_PASSWORD})
     assert mismatch.status == 400 and "do not match" in mismatch.text
     # The link survives a refused attempt.
+    assert browser.get(link).status == 200
+
+
+def test_registration_refuses_the_plans_name(
+    associate_web: WebClient, new_browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEALPOST_PLAN_NAME", "Riverside Health Plan")
+    _, link = invite(associate_web)
+    browser = new_browser()
+    named = "Riverside-Health-Plan is my plan"
+    refused = browser.submit(link, link, {"password": named, "password_confirmation": named})
+    assert refused.status == 400 and "name of the plan" in refused.text
     assert browser.get(link).status == 200
 
 

@@ -63,6 +63,14 @@ def test_the_user_name_or_mail_address_may_not_be_used() -> None:
         )
 
 
+def test_the_plans_name_and_the_products_name_may_not_be_used() -> None:
+    with pytest.raises(PasswordRejected, match="name of the plan"):
+        passwords.check_new_password("my Seal-Post login for work", names=("Example Health",))
+    with pytest.raises(PasswordRejected, match="name of the plan"):
+        passwords.check_new_password("exam ple health is where i work", names=("Example Health",))
+    assert passwords.check_new_password("my health is fine thank you", names=("Example Health",))
+
+
 def test_passwords_are_nfkc_normalised_before_hashing() -> None:
     composed = "caf\u00e9 au lait please now"
     decomposed = "cafe\u0301 au lait please now"
