@@ -1,6 +1,7 @@
 """Sealpost: the composition. The HTTP edge and one blueprint per area of the portal and the API
 (each area's routes live next to their handlers in ``chalicelib/web``), and the functions AWS
-invokes for mail, delivery events and the audit digests. Everything they do lives in ``chalicelib``.
+invokes for mail, delivery events, forgot-password mail and the audit digests. Everything they do
+lives in ``chalicelib``.
 
 The streaming download function is not a Chalice function: it runs ``chalicelib/web/download_server``
 from the same package, behind a function URL (``AttachmentDownload`` in infra/template.yaml).
@@ -14,7 +15,17 @@ from chalice.app import Chalice, CloudWatchEvent, Cron, SQSEvent
 
 from chalicelib import clock, logs, metrics
 from chalicelib.invocation import Deadline, handle_batch
-from chalicelib.web import mail_links, oversight_pages, partner_accounts, sessions, static, thread_pages, threads_api
+from chalicelib.web import (
+    federation,
+    mail_links,
+    oversight_pages,
+    partner_accounts,
+    second_factor,
+    sessions,
+    static,
+    thread_pages,
+    threads_api,
+)
 from chalicelib.web.http.middleware import Edge, fallback
 from chalicelib.wiring import services
 
@@ -22,7 +33,17 @@ app = Chalice(app_name="sealpost")
 logs.configure()
 
 app.register_middleware(Edge(services.current), "http")
-for area in (sessions, partner_accounts, threads_api, thread_pages, mail_links, oversight_pages, static):
+for area in (
+    sessions,
+    second_factor,
+    federation,
+    partner_accounts,
+    threads_api,
+    thread_pages,
+    mail_links,
+    oversight_pages,
+    static,
+):
     app.register_blueprint(area.routes.blueprint(services.current))
 # Last: every other address gets a clear 404 instead of API Gateway's "Missing Authentication Token".
 app.register_blueprint(fallback.blueprint(services.current))
@@ -51,6 +72,16 @@ def handle_delivery_events(event: SQSEvent) -> dict[str, Any]:
     deadline = Deadline.of(event.context)
     handle = logs.with_ses_message_id(lambda message: {"done": events.handle(message, deadline)})
     return handle_batch(event.to_dict()["Records"], handle)
+
+
+# The API only queues a forgot-password request (the same calls whether or not an account matches);
+# this function matches it and mails the link (chalicelib/accounts/reset_mailer.py).
+@app.on_sqs_message(queue="${AWS::StackName}-account-mail", batch_size=10, name="send_account_mail")
+def send_account_mail(event: SQSEvent) -> dict[str, Any]:
+    """Forgot-password requests: the reset link to each matching account, once per request."""
+    mailer = services.current().reset_mailer
+    deadline = Deadline.of(event.context)
+    return handle_batch(event.to_dict()["Records"], lambda body: mailer.handle(body, deadline))
 
 
 @app.schedule(Cron(5, "*", "*", "*", "?", "*"), name="write_audit_digests")

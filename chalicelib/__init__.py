@@ -9,7 +9,7 @@ invocation's deadline, SQS batches record by record), ``branding``, ``templating
 ``addresses`` (the mail-address rule).
 
 Packages, from the bottom up (each ``__init__`` says what lives there):
-``mail`` → ``audit`` → ``accounts`` → ``messaging`` → ``gateway`` → ``oversight`` →
+``mail`` → ``audit`` → ``accounts`` → ``mfa`` → ``identity`` → ``messaging`` → ``gateway`` → ``oversight`` →
 ``wiring`` (builds the services) → ``web`` (the HTTP edge, the only code that knows Chalice).
 Beside ``web``, ``commands`` holds what operators run from a terminal over ``wiring`` (``sealpost-admin``).
 ``app.py`` composes ``web`` and the functions AWS invokes; ``devtools`` (local only) is never

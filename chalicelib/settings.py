@@ -12,6 +12,7 @@ Nothing here touches AWS, and this module imports no feature package.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, get_args
@@ -20,6 +21,7 @@ from chalicelib import branding
 from chalicelib.errors import ConfigurationError
 
 CredentialScope = Literal["recipient", "thread"]
+MfaPolicy = Literal["required", "optional", "off"]
 Kind = Literal["text", "integer", "flag", "choice", "domains", "checked"]
 
 PREFIX = "SEALPOST_"
@@ -126,6 +128,13 @@ def _key_arn(value: str) -> str:
     return value
 
 
+def _issuer(value: str) -> str:
+    # An OpenID issuer is a URL without query or fragment (OpenID Connect Discovery 1.0, section 2).
+    if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?(/[A-Za-z0-9._~%/\-]*)?", value):
+        raise ValueError("must be an issuer URL (https://host[/path])")
+    return value  # compared exactly with the provider's own (a trailing slash included)
+
+
 KB, MB, MINUTE, HOUR = 1024, 1024 * 1024, 60, 3600
 
 
@@ -146,6 +155,9 @@ class Settings:
     # `make run`): only the API function needs it, so it has a default and no parameter.
     download_url: str = setting("DOWNLOAD_URL", default="", clean=lambda url: url.rstrip("/"))
     inbound_bucket: str = setting("INBOUND_BUCKET")
+    # The account-mail queue's URL (forgot-password requests, for send_account_mail). Wired in every
+    # function's environment; the default only spares the tests that never send to it.
+    account_mail_queue: str = setting("ACCOUNT_MAIL_QUEUE", default="")
     # Made from the GatewayLocalPart and MailDomain parameters (Fn::Sub), so not one parameter.
     gateway_address: str = setting("GATEWAY_ADDRESS", clean=str.lower)
     tls_configuration_set: str = setting("TLS_CONFIGURATION_SET")
@@ -205,6 +217,46 @@ class Settings:
         "STRIKES_BEFORE_TERMINATION", default=3, low=1, high=100, parameter="StrikesBeforeTermination"
     )
     self_service_unlock: bool = setting("SELF_SERVICE_UNLOCK", default=False, parameter="SelfServiceUnlock")
+    # A second factor after the password (chalicelib/mfa): required, optional (offered, may be skipped) or off.
+    mfa_policy: MfaPolicy = setting(  # noqa: RUF009
+        "MFA_POLICY", default="required", choices=get_args(MfaPolicy), parameter="MfaPolicy"
+    )
+    # Associates sign in through the plan's OpenID provider; a password only in local mode and for the
+    # break-glass account. from_env refuses true in the prod stage (SEALPOST_STAGE, .chalice/config.json).
+    associate_password_signin: bool = setting(
+        "ASSOCIATE_PASSWORD_SIGNIN", default=False, parameter="AssociatePasswordSignIn"
+    )
+    stage: str = setting("STAGE", default="")  # Chalice's stage (dev, prod): its config, not a parameter
+    # OpenID Connect (chalicelib/identity): the associates' provider ("" = off), and a second, separately
+    # configured one for outside users (R1 still holds: only existing accounts). The client secrets live in
+    # Secrets Manager; the environment holds their ARNs only (the template's secrets).
+    associate_idp_issuer: str = setting(
+        "ASSOCIATE_IDP_ISSUER", default="", check=_issuer, parameter="AssociateIdpIssuer"
+    )
+    associate_idp_client_id: str = setting("ASSOCIATE_IDP_CLIENT_ID", default="", parameter="AssociateIdpClientId")
+    associate_idp_scopes: str = setting(
+        "ASSOCIATE_IDP_SCOPES", default="openid email profile", parameter="AssociateIdpScopes"
+    )
+    associate_idp_groups_claim: str = setting(
+        "ASSOCIATE_IDP_GROUPS_CLAIM", default="groups", parameter="AssociateIdpGroupsClaim"
+    )
+    associate_idp_associate_group: str = setting(
+        "ASSOCIATE_IDP_ASSOCIATE_GROUP", default="", parameter="AssociateIdpAssociateGroup"
+    )
+    associate_idp_admin_group: str = setting(
+        "ASSOCIATE_IDP_ADMIN_GROUP", default="", parameter="AssociateIdpAdminGroup"
+    )
+    associate_idp_mfa: str = setting(
+        "ASSOCIATE_IDP_MFA", default="amr", choices=("amr", "sealpost"), parameter="AssociateIdpMfa"
+    )
+    associate_idp_secret_arn: str = setting("ASSOCIATE_IDP_SECRET_ARN", default="")
+    partner_idp_issuer: str = setting("PARTNER_IDP_ISSUER", default="", check=_issuer, parameter="PartnerIdpIssuer")
+    partner_idp_client_id: str = setting("PARTNER_IDP_CLIENT_ID", default="", parameter="PartnerIdpClientId")
+    partner_idp_scopes: str = setting("PARTNER_IDP_SCOPES", default="openid email", parameter="PartnerIdpScopes")
+    partner_idp_mfa: str = setting(
+        "PARTNER_IDP_MFA", default="amr", choices=("amr", "sealpost"), parameter="PartnerIdpMfa"
+    )
+    partner_idp_secret_arn: str = setting("PARTNER_IDP_SECRET_ARN", default="")
     # The local stand-in only (devtools); a deployment never sets it, so no parameter.
     local_mode: bool = setting("LOCAL_MODE", default=False)
     plan_name: str = setting("PLAN_NAME", default="Sealpost", parameter="PlanName")
@@ -268,7 +320,10 @@ class Settings:
             elif item.default is MISSING:
                 raise ConfigurationError(f"{spec.variable} is not set")
             # else: unset or empty, so the field's default applies
-        return cls(**values)
+        settings = cls(**values)
+        if settings.stage == "prod" and settings.associate_password_signin:
+            raise ConfigurationError("SEALPOST_ASSOCIATE_PASSWORD_SIGNIN must be false in the prod stage")
+        return settings
 
 
 def specs() -> dict[str, Spec]:

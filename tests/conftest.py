@@ -26,7 +26,7 @@ from chalicelib.wiring import services as services_module
 from chalicelib.wiring.services import Services
 from devtools.provision import Provisioned, Provisioner
 from devtools.seed import seed_associate
-from tests.support import DEMO_PASSWORD, DOWNLOADS_URL, PORTAL_URL, ROOT, WebClient
+from tests.support import DEMO_PASSWORD, DOWNLOADS_URL, PORTAL_URL, ROOT, SECOND_FACTORS, WebClient
 
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -48,6 +48,7 @@ def offline_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("SEALPOST_"):
             monkeypatch.delenv(name)
     services_module.reset()
+    SECOND_FACTORS.clear()
     yield
     services_module.reset()
 
@@ -74,7 +75,9 @@ class Stack:
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with mock_aws():
-        provisioned = Provisioner().provision("sealpost-test", parameters={"PortalUrl": PORTAL_URL})
+        # Associates sign in with a password in these tests, as in local mode (the OpenID tests: tests/identity).
+        parameters = {"PortalUrl": PORTAL_URL, "AssociatePasswordSignIn": "true"}
+        provisioned = Provisioner().provision("sealpost-test", parameters=parameters)
         for name, value in provisioned.environment.items():
             monkeypatch.setenv(name, value)
         # The API function's own variable (the streaming download function's URL).
@@ -135,6 +138,8 @@ def make_partner(stack: Stack, associate: Account, new_browser: Any) -> Any:
         partner = new_browser()
         registered = partner.post("/api/register", json_body={"token": token, "password": password})
         assert registered.status == 201, registered.text
+        enrolled = partner.second_factor(registered, email)  # MfaPolicy=required: the TOTP app is set up now
+        assert enrolled.status in (200, 201), enrolled.text
         account = stack.services().accounts.get(username)
         assert account is not None
         return account
@@ -382,7 +387,11 @@ def register_from_invitation(browser: WebClient, email: str, password: str = PAR
     registered = browser.post(path, json_body={"token": token, "password": password})
     assert registered.status == 201, registered.text
     browser.csrf_token = registered.json["csrf_token"]
-    return str(registered.json["username"])
+    # MfaPolicy=required: the new partner sets up a TOTP app (or, in the thread scope, gives the code of
+    # the app this address already has) before anything else.
+    signed_in = browser.second_factor(registered, email)
+    assert signed_in.status in (200, 201), signed_in.text
+    return str(signed_in.json["username"])
 
 
 @pytest.fixture
@@ -523,6 +532,73 @@ def gateway(stack: Stack, chalice_client: Client, mail_peers: Any, monkeypatch: 
     return Gateway(stack, chalice_client, recorded)
 
 
+def sqs_event(received: list[dict[str, Any]], queue_name: str) -> dict[str, Any]:
+    """Messages from ``receive_message`` as Lambda's SQS event source hands them to a function."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue_name}",
+                "awsRegion": "us-east-1",
+            }
+            for message in received
+        ]
+    }
+
+
+@pytest.fixture
+def deliver_account_mail(stack: Stack, chalice_client: Client) -> Callable[[], list[dict[str, Any]]]:
+    """Play Lambda's SQS event source for the account-mail queue until it is empty: the forgot-password
+    requests waiting there go to ``send_account_mail`` in batches, the records it handled are deleted.
+    Returns its results; a record it reports failed raises ``RecordFailed`` (it stays in the queue)."""
+
+    def deliver() -> list[dict[str, Any]]:
+        sqs = stack.client("sqs")
+        url = stack.env["SEALPOST_ACCOUNT_MAIL_QUEUE"]
+        results: list[dict[str, Any]] = []
+        while received := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+            "Messages", []
+        ):
+            event = sqs_event(received, url.rsplit("/", 1)[1])
+            payload = dict(chalice_client.lambda_.invoke("send_account_mail", event).payload)
+            failed = {f["itemIdentifier"] for f in payload["batchItemFailures"]}
+            for message in received:
+                if message["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            if failed:
+                raise RecordFailed("send_account_mail")
+            results += payload["results"]
+        return results
+
+    return deliver
+
+
+# --- the OpenID provider of the sign-in tests ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def portal_port() -> int:
+    """The browser portal's port, chosen first: the OpenID provider must know its redirect URI."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def idp(tmp_path_factory: pytest.TempPathFactory, portal_port: int) -> Iterator[Any]:
+    """A real OpenID provider (npm's oidc-provider, tests/identity_provider.py) on 127.0.0.1, once per
+    session: its redirect URIs are the in-process portal's and the browser portal's (on ``localhost``,
+    another site than the provider's 127.0.0.1)."""
+    from tests.identity_provider import associates_idp
+
+    provider = associates_idp(tmp_path_factory.mktemp("idp"), [PORTAL_URL, f"http://localhost:{portal_port}"])
+    with provider:
+        yield provider
+
+
 # --- the portal in a real browser ---------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
@@ -575,16 +651,23 @@ class Portal:
 @pytest.fixture(scope="session")
 def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     """`make run`'s launcher, started once per test session (per xdist worker that needs it)."""
+    with launched_portal(tmp_path_factory.mktemp("portal"), free_port()) as launched:
+        yield launched
+
+
+@contextmanager
+def launched_portal(folder: Path, app_port: int, **more_env: str) -> Iterator[Portal]:
+    """`make run`'s launcher on ``app_port`` with ``more_env`` (LOCAL_HOSTNAME, LOCAL_IDP_...) set."""
     import re
     import signal
     import subprocess
     import sys
     import time
 
-    app_port, moto_port = free_port(), free_port()
+    moto_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SEALPOST_"))}
-    env.update(PORT=str(app_port), MOTO_PORT=str(moto_port))
-    log = tmp_path_factory.mktemp("portal") / "run_local.log"
+    env.update(PORT=str(app_port), MOTO_PORT=str(moto_port), **more_env)
+    log = folder / "run_local.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "devtools.run_local"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -598,7 +681,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         found = re.search(r"demo partner:\s+(\S+)\s+/\s+(.+)$", log.read_text(), re.MULTILINE)
         assert found, log.read_text()
         yield Portal(
-            url=f"http://127.0.0.1:{app_port}",
+            url=f"http://{more_env.get('LOCAL_HOSTNAME', '127.0.0.1')}:{app_port}",
             moto_endpoint=f"http://127.0.0.1:{moto_port}",
             partner_username=found.group(1),
             partner_password=found.group(2).strip(),

@@ -26,6 +26,7 @@ FUNCTION_ROLES = {
     "APIHandler": "ApiHandlerRole",
     "RouteInboundMail": "RouteInboundMailRole",
     "HandleDeliveryEvents": "HandleDeliveryEventsRole",
+    "SendAccountMail": "SendAccountMailRole",
     "AttachmentDownload": "AttachmentDownloadRole",
     "WriteAuditDigests": "AuditDigestRole",
 }

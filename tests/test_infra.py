@@ -224,7 +224,10 @@ def test_the_deployed_app_serves_no_local_only_page() -> None:
 
 # --- downloads stream through a function URL; every function is sized and logs -------------
 
-FUNCTIONS = ("APIHandler", "RouteInboundMail", "HandleDeliveryEvents", "AttachmentDownload", "WriteAuditDigests")
+FUNCTIONS = (
+    "APIHandler", "RouteInboundMail", "HandleDeliveryEvents", "SendAccountMail", "AttachmentDownload",
+    "WriteAuditDigests",
+)  # fmt: skip
 
 
 def test_the_template_holds_no_s3_object_lambda_resource(merged_package: Any) -> None:
@@ -781,7 +784,7 @@ def test_the_readme_configuration_table_shows_each_parameters_default() -> None:
 CONTRACT_METRICS = {
     "SignInSucceeded", "SignInFailed", "AccountLocked", "BreakGlassSignIn", "MessageSent", "DeliveredOverTls",
     "PickupNoticeSent", "DeliveryBounced", "MailRefused", "AccessDenied", "TamperDetected", "DigestWritten",
-    "DigestRunFailed",
+    "DigestRunFailed", "MfaReset",
 }  # fmt: skip
 # The AWS metrics the alarms and the dashboard may name, with the dimensions each takes.
 AWS_METRICS = {
@@ -795,8 +798,11 @@ MAIL_QUEUES = {  # queue -> (its dead-letter queue, its name's suffix, the funct
     "DeliveryEventsQueue": (
         "DeliveryEventsDeadLetters", "delivery-events", "HandleDeliveryEvents", "DeliveryEventsTopic"
     ),
+    # Fed by the API's role (forgot password), not by a topic.
+    "AccountMailQueue": ("AccountMailDeadLetters", "account-mail", "SendAccountMail", None),
 }  # fmt: skip
 STACK_NAME = {"Ref": "AWS::StackName"}
+GLOBAL_VARIABLES = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
 
 
 def test_the_audit_metrics_are_the_contracts() -> None:
@@ -844,8 +850,9 @@ def test_the_mail_functions_read_their_own_queue_and_report_partial_batch_failur
             == f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:${{AWS::StackName}}-{suffix}"
         )
         assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-        # Chalice's Fn::Sub ARN makes no dependency: the function waits for the queue.
-        assert name in spec["DependsOn"]
+        # Chalice's Fn::Sub ARN makes no dependency: the function waits for the queue (DependsOn, or
+        # the Ref of every function's environment).
+        assert name in spec.get("DependsOn", []) or {"Ref": name} in GLOBAL_VARIABLES.values(), name
         (mapping,) = [
             r["Properties"]
             for r in translated.values()
@@ -874,17 +881,26 @@ def test_each_topic_feeds_its_queue_raw_and_only_it_may_send_there() -> None:
     (policy,) = of_type("AWS::SQS::QueuePolicy").values()
     allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     assert sorted(q["Ref"] for q in policy["Queues"]) == sorted(MAIL_QUEUES)
-    for name, (_, _, _, topic) in MAIL_QUEUES.items():
+    topics = {name: topic for name, (*_, topic) in MAIL_QUEUES.items() if topic is not None}
+    for name, topic in topics.items():
         subscription = subscriptions[topic]
         assert subscription["Endpoint"] == {"Fn::GetAtt": [name, "Arn"]} and subscription["RawMessageDelivery"] is True
         (allow,) = [s for s in allows if s["Resource"] == {"Fn::GetAtt": [name, "Arn"]}]
         assert allow["Principal"] == {"Service": "sns.amazonaws.com"} and allow["Action"] == "sqs:SendMessage"
         assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": topic}}}
-    assert len(allows) == len(MAIL_QUEUES)
+    assert len(allows) == len(topics)  # no topic and no other principal may send to the account-mail queue
     # SNS may use the data key for exactly these two topics' deliveries.
     sns = _key_statements("DataKey")["SnsDeliversToTheMailQueues"]
     arns = [a["Fn::Sub"].split(":${AWS::AccountId}:")[1] for a in sns["Condition"]["ArnEquals"]["aws:SourceArn"]]
-    assert arns == [RESOURCES[t]["Properties"]["TopicName"]["Fn::Sub"] for *_, t in MAIL_QUEUES.values()]
+    assert arns == [RESOURCES[t]["Properties"]["TopicName"]["Fn::Sub"] for t in topics.values()]
+
+
+def test_no_source_queue_takes_a_request_without_tls() -> None:
+    (policy,) = of_type("AWS::SQS::QueuePolicy").values()
+    (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert (deny["Principal"], deny["Action"]) == ("*", "sqs:*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert sorted(r["Fn::GetAtt"][0] for r in deny["Resource"]) == sorted(MAIL_QUEUES)
 
 
 def _alarms() -> dict[str, dict[str, Any]]:

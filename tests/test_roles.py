@@ -76,6 +76,19 @@ def via_sqs(name: str) -> dict[str, Any]:
     }
 
 
+def secret(name: str) -> str:
+    """A Secrets Manager secret of the stack (Secrets Manager adds 6 characters of its own to the name)."""
+    return f"arn:aws:secretsmanager:REGION:ACCOUNT:secret:STACK/{name}-??????"
+
+
+def via_secretsmanager(*names: str) -> dict[str, Any]:
+    """Secrets Manager decrypts a secret for the caller (encryption context SecretARN: the secret's ARN)."""
+    return {
+        "StringEquals": {"kms:ViaService": "secretsmanager.REGION.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:SecretARN": [secret(n) for n in names]},
+    }
+
+
 # Lambda's event source mapping polls a function's queue as the function's role.
 RECEIVE = "sqs:ReceiveMessage sqs:DeleteMessage sqs:GetQueueAttributes"
 
@@ -100,6 +113,7 @@ MATRIX: dict[str, list[tuple[Any, ...]]] = {
         ("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem", table("accounts")),
         ("dynamodb:Query", table("accounts/index/*")),
         ("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem", table("sessions")),
+        ("dynamodb:Query", table("sessions/index/*")),
         ("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem", table("tokens")),
         ("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query", table("threads")),
         ("dynamodb:GetItem dynamodb:Scan", table("gateway")),
@@ -108,7 +122,13 @@ MATRIX: dict[str, list[tuple[Any, ...]]] = {
         ("s3:ListBucket s3:ListBucketVersions", bucket("staging"), {"StringLike": {"s3:prefix": "uploads/*"}}),
         ("s3:PutObject", bucket("audit", "/records/*")),
         ("ses:SendEmail", [IDENTITY, TLS_SET], FROM_NO_REPLY),
+        ("sqs:SendMessage", queue("account-mail")),  # forgot password: send only, never receive
+        # The OpenID providers' client secrets (chalicelib/identity/client_secrets.py): read only.
+        ("secretsmanager:GetSecretValue", [secret("associate-idp-client-secret"), secret("partner-idp-client-secret")]),
+        ("kms:Decrypt", DATA_KEY, via_secretsmanager("associate-idp-client-secret", "partner-idp-client-secret")),
+        ("kms:GenerateDataKey kms:Decrypt", DATA_KEY, via_sqs("account-mail")),
         ("kms:GenerateDataKey kms:Decrypt", DATA_KEY, content(*ALL_PURPOSES)),
+        ("kms:GenerateDataKey kms:Decrypt", DATA_KEY, content("mfa-totp")),  # chalicelib/mfa/sealed.py
         ("kms:GenerateDataKey", DATA_KEY, via_s3("audit", "messages", "staging")),
         ("kms:Decrypt", DATA_KEY, via_s3("messages", "staging")),
         ("kms:Decrypt", DATA_KEY, via_dynamodb("accounts", "sessions", "tokens", "threads", "gateway")),
@@ -147,6 +167,19 @@ MATRIX: dict[str, list[tuple[Any, ...]]] = {
         ("ses:SendEmail", IDENTITY, FROM_NO_REPLY),
         ("kms:GenerateDataKey", DATA_KEY, via_s3("audit")),
         ("kms:Decrypt", DATA_KEY, via_dynamodb("accounts", "tokens", "threads", "gateway")),
+    ],
+    "SendAccountMail": [
+        (LOGS, logs("SendAccountMail")),
+        (RECEIVE, queue("account-mail")),
+        ("kms:Decrypt", DATA_KEY, via_sqs("account-mail")),
+        ("dynamodb:GetItem dynamodb:UpdateItem", table("accounts")),
+        ("dynamodb:Query", table("accounts/index/by_email")),
+        ("dynamodb:PutItem", table("tokens")),
+        ("dynamodb:GetItem dynamodb:PutItem dynamodb:DeleteItem", table("gateway")),
+        ("s3:PutObject", bucket("audit", "/records/*")),
+        ("ses:SendEmail", IDENTITY, FROM_NO_REPLY),
+        ("kms:GenerateDataKey", DATA_KEY, via_s3("audit")),
+        ("kms:Decrypt", DATA_KEY, via_dynamodb("accounts", "tokens", "gateway")),
     ],
     "AttachmentDownload": [
         (LOGS, logs("AttachmentDownload")),
@@ -395,3 +428,13 @@ def test_every_arn_in_the_roles_names_a_resource_of_the_template(merged: dict[st
     assert {n.rsplit(":", 1)[1] for n in named if n.startswith("arn:aws:sqs:")} <= queues
     assert {v for v in named if v.startswith("STACK-") and not v.endswith("-tls-required")} <= tables
     assert {f"/aws/lambda/STACK/{f}" for f in FUNCTION_ROLES} == groups
+
+
+def test_the_api_only_sends_to_the_account_mail_queue_and_its_worker_reaches_no_session_or_thread(
+    merged: dict[str, Any],
+) -> None:
+    api_queue_grants = {(a, r) for a, r, _ in granted(merged, "ApiHandlerRole") if a.startswith("sqs:")}
+    assert api_queue_grants == {("sqs:SendMessage", queue("account-mail"))}
+    for action, resource, condition in granted(merged, "SendAccountMailRole"):
+        named = [resource, *(value for _, _, values in condition for value in values)]
+        assert not any(kind in value for value in named for kind in ("sessions", "threads", "messages")), action

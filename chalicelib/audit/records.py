@@ -37,17 +37,28 @@ class AuditEvent(StrEnum):
     SIGNED_OUT = "session.signed_out"
     SESSIONS_REVOKED = "session.revoked_all"
     SESSION_EXPIRED = "session.expired"
+    SESSION_ENDED = "session.ended"  # one session of a partner, ended by an associate (ASVS 7.4.5)
     # A break-glass (emergency access) account signed in: written with signin.succeeded, the signal to review.
     BREAK_GLASS_SIGNIN = "signin.break_glass"
     # One network address used up its failure budget (accounts.source_budget): its attempts are refused
     # for the rest of the window. Written once per address and window, when the first one is refused.
     SIGNIN_THROTTLED = "signin.throttled"
+    # the second factor (chalicelib/mfa): per mail address, so one record names the account that did it
+    MFA_ENROLLED = "mfa.enrolled"  # a TOTP app set up (reason first or replaced)
+    MFA_REMOVED = "mfa.removed"  # the holder removed their factors (MfaPolicy optional or off)
+    MFA_RECOVERY_CODES_ISSUED = "mfa.recovery_codes_issued"  # ten new codes shown once; older ones stop working
+    MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
+    MFA_RESET = "mfa.reset"  # an associate reset a partner's factors: sessions ended, partner mailed
     # accounts
     ACCOUNT_CREATED = "account.created"
     ACCOUNT_LOCKED = "account.locked"
     ACCOUNT_UNLOCKED = "account.unlocked"
     ACCOUNT_TERMINATED = "account.terminated"
     ACCOUNT_REENABLED = "account.reenabled"  # a disabled associate invited again, with no password kept
+    # An account tied to an OpenID provider's identity (issuer + subject) at its first sign-in there.
+    ACCOUNT_LINKED = "account.linked"
+    # An associate became or stopped being an administrator (the provider's admin group).
+    ACCOUNT_ROLE_CHANGED = "account.role_changed"
     # operations
     TABLE_RESTORED = "admin.table_restored"  # a table made again what a restored copy of it holds
     QUEUE_REDRIVEN = "admin.queue_redriven"  # a mail function's dead letters sent back to its queue
@@ -94,6 +105,7 @@ METRICS: Mapping[AuditEvent, str] = {
     AuditEvent.SIGNIN_FAILED: "SignInFailed",
     AuditEvent.ACCOUNT_LOCKED: "AccountLocked",
     AuditEvent.BREAK_GLASS_SIGNIN: "BreakGlassSignIn",
+    AuditEvent.MFA_RESET: "MfaReset",
     AuditEvent.MESSAGE_SENT: "MessageSent",
     AuditEvent.MESSAGE_DELIVERED_TLS: "DeliveredOverTls",
     AuditEvent.MESSAGE_NOTIFICATION_SENT: "PickupNoticeSent",

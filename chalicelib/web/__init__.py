@@ -5,5 +5,5 @@ share: request parsing, CSRF guard, responses and security headers, page renderi
 mapping from domain errors to HTTP statuses, the routing into Chalice Blueprints and the edge
 middleware. The only code that imports Chalice.
 
-May import: core, mail, audit, accounts, messaging, gateway, oversight, wiring, chalice.
+May import: core, mail, audit, accounts, mfa, identity, messaging, gateway, oversight, wiring, chalice.
 """

@@ -11,9 +11,10 @@ from chalicelib.messaging.pickup import Pickup
 from chalicelib.web.http.guard import anonymous_form, anonymous_json, authenticate_change, changing_form
 from chalicelib.web.http.incoming import Incoming, password_field, token_field
 from chalicelib.web.http.pages import anonymous_page, render, shown_on_form
-from chalicelib.web.http.responses import json_response, redirect, session_cookie, signed_in_json, with_cookies
+from chalicelib.web.http.responses import json_response, redirect
 from chalicelib.web.http.routing import Routes
 from chalicelib.web.http.status import status_for
+from chalicelib.web.second_factor import after_first_step, first_step_json
 from chalicelib.wiring.services import Services
 
 routes = Routes(__name__)
@@ -39,7 +40,7 @@ def api_pickup_register(incoming: Incoming, services: Services, token: str) -> R
     password = password_field(body)
     with services.source_budget.attempt(incoming.info()):
         signed_in, thread_id = services.pickup.register(token, password, None, incoming.info())
-    return signed_in_json(signed_in, status=201, thread_id=thread_id)
+    return first_step_json(signed_in, 201, thread_id=thread_id)
 
 
 @routes.route("/api/pickup/{token}/signin", "POST")
@@ -48,7 +49,7 @@ def api_pickup_sign_in(incoming: Incoming, services: Services, token: str) -> Re
     password = password_field(body)
     with services.source_budget.attempt(incoming.info()):
         signed_in, thread_id = services.pickup.sign_in(token, password, incoming.info())
-    return signed_in_json(signed_in, thread_id=thread_id)
+    return first_step_json(signed_in, thread_id=thread_id)
 
 
 @routes.route("/api/threads/{thread_id}/participants/{username}/pickup-link", "POST")
@@ -139,8 +140,7 @@ def pickup_register(incoming: Incoming, services: Services, token: str) -> Respo
     except SealpostError as error:
         status = shown_on_form(error)
         return _pickup_page(incoming, services, token, services.pickup.open(token), status=status, error=error)
-    target = f"/threads/{thread_id}?notice=registered"
-    return with_cookies(redirect(target), session_cookie(signed_in.session_secret))
+    return after_first_step(signed_in, f"/threads/{thread_id}?notice=registered")
 
 
 @routes.route("/p/{token}/signin", "POST")
@@ -157,7 +157,7 @@ def pickup_sign_in(incoming: Incoming, services: Services, token: str) -> Respon
     except SealpostError as error:
         status = shown_on_form(error)
         return _pickup_page(incoming, services, token, services.pickup.open(token), status=status, error=error)
-    return with_cookies(redirect(f"/threads/{thread_id}"), session_cookie(signed_in.session_secret))
+    return after_first_step(signed_in, f"/threads/{thread_id}")
 
 
 @routes.route("/p/{token}/renew", "POST")

@@ -16,7 +16,8 @@ from chalicelib.accounts.admin import AccountAdmin
 from chalicelib.accounts.break_glass import BreakGlass
 from chalicelib.accounts.credentials import CredentialService
 from chalicelib.accounts.directory import AccountDirectory
-from chalicelib.accounts.password_reset import PasswordReset
+from chalicelib.accounts.password_reset import AccountMailQueue, PasswordReset
+from chalicelib.accounts.reset_mailer import PasswordResetMailer
 from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.signin import SignInService
 from chalicelib.accounts.source_budget import SourceBudget
@@ -30,6 +31,7 @@ from chalicelib.gateway.idempotency import Idempotency
 from chalicelib.gateway.mail_threads import MailThreads
 from chalicelib.gateway.router import InboundRouter
 from chalicelib.gateway.tls_decision import TlsDecisions, from_settings
+from chalicelib.identity.federation import FederatedSignIn
 from chalicelib.mail.mailer import Mailer
 from chalicelib.mail.notices import Notifier
 from chalicelib.mail.secure_mail import TlsDelivery
@@ -46,6 +48,9 @@ from chalicelib.messaging.sender import MessageSender
 from chalicelib.messaging.thread_store import ThreadRepository
 from chalicelib.messaging.uploads import UploadService
 from chalicelib.messaging.vault import MessageVault
+from chalicelib.mfa.factors import FactorStore
+from chalicelib.mfa.sealed import SeedSealer
+from chalicelib.mfa.second_factor import SecondFactorService
 from chalicelib.oversight.mail_policy import Oversight
 from chalicelib.settings import Settings
 
@@ -61,12 +66,14 @@ class Services:
     notifier: Notifier
     sessions: SessionService
     signin: SignInService
+    federation: FederatedSignIn  # sign-in through the OpenID providers (chalicelib/identity)
     source_budget: SourceBudget  # the failure budget of a request's source address, before any check
     admin: AccountAdmin
     directory: AccountDirectory
     break_glass: BreakGlass
     credentials: CredentialService
     password_reset: PasswordReset
+    reset_mailer: PasswordResetMailer  # send_account_mail: the forgot-password queue's worker
     threads: ThreadRepository
     vault: MessageVault
     sender: MessageSender
@@ -82,6 +89,7 @@ class Services:
     tls_decisions: TlsDecisions
     audit_digests: DigestWriter
     oversight: Oversight
+    second_factor: SecondFactorService
 
 
 def build(settings: Settings) -> Services:
@@ -96,9 +104,10 @@ def build(settings: Settings) -> Services:
     tokens = TokenStore(table(settings.tokens_table))
     threads = ThreadRepository(table(settings.threads_table))
     notifier = Notifier(settings, Mailer(settings.mail_from, settings.plan_name, lambda: aws_clients.sesv2(region)))
-    sessions = SessionService(settings, table(settings.sessions_table), accounts, audit)
+    factors = FactorStore(table(settings.accounts_table))
+    sessions = SessionService(settings, table(settings.sessions_table), accounts, audit, factors=factors)
     signin = SignInService(settings, accounts, sessions, audit)
-    admin = AccountAdmin(settings, accounts, tokens, notifier, audit)
+    admin = AccountAdmin(settings, accounts, tokens, notifier, audit, sessions)
     directory = AccountDirectory(settings, accounts, tokens, notifier, audit)
     credentials = CredentialService(settings, accounts, tokens, sessions, notifier, audit)
     presigner = lambda: aws_clients.s3_presigner(region)  # noqa: E731
@@ -128,11 +137,27 @@ def build(settings: Settings) -> Services:
         notifier=notifier,
         sessions=sessions,
         signin=signin,
+        federation=FederatedSignIn.build(
+            settings,
+            accounts,
+            signin,
+            audit,
+            table(settings.sessions_table),
+            lambda: aws_clients.secretsmanager(region),
+        ),
         admin=admin,
         directory=directory,
         break_glass=BreakGlass(directory),
         credentials=credentials,
-        password_reset=PasswordReset(settings, accounts, tokens, credentials, notifier, audit),
+        password_reset=PasswordReset(
+            settings,
+            accounts,
+            tokens,
+            credentials,
+            AccountMailQueue(settings.account_mail_queue, lambda: aws_clients.client("sqs", region)),
+            audit,
+        ),
+        reset_mailer=PasswordResetMailer(accounts, tokens, notifier, idempotency, audit),
         threads=threads,
         vault=vault,
         sender=sender,
@@ -166,6 +191,16 @@ def build(settings: Settings) -> Services:
             audit=audit,
         ),
         source_budget=SourceBudget(settings, accounts, audit),
+        second_factor=SecondFactorService(
+            settings,
+            accounts,
+            factors,
+            SeedSealer(settings.kms_key_arn, settings.deployment),
+            sessions,
+            signin,
+            notifier,
+            audit,
+        ),
         oversight=Oversight(admin, threads, table(settings.gateway_table), settings.strikes_before_termination, audit),
     )
 

@@ -7,6 +7,7 @@ has been seen, and no audit object holds a password, token, cookie, subject or m
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -66,14 +67,22 @@ class Steps:
 
 
 def test_every_audited_action_produces_exactly_its_records(
-    gateway: Gateway, associate: Any, new_browser: Any, stack: Any, admin_cli: Callable[..., Any]
+    gateway: Gateway,
+    associate: Any,
+    new_browser: Any,
+    stack: Any,
+    admin_cli: Callable[..., Any],
+    deliver_account_mail: Callable[[], Any],
+    idp: Any,
 ) -> None:
     steps = Steps(stack)
     secrets: list[str] = [DEMO_PASSWORD, PARTNER_PASSWORD, NEW_PASSWORD, RESET_PASSWORD, SUBJECT, BODY, REPLY]
 
     # --- sign-in and accounts
     alice = new_browser()
-    steps.expect(["signin.succeeded"], lambda: alice.sign_in(associate.username, DEMO_PASSWORD))
+    # MfaPolicy=required: the first sign-in sets up the TOTP app (its recovery codes shown once).
+    first_sign_in = ["mfa.enrolled", "mfa.recovery_codes_issued", "signin.succeeded"]
+    steps.expect(first_sign_in, lambda: alice.sign_in(associate.username, DEMO_PASSWORD))
     steps.expect(["signin.failed"], lambda: new_browser().sign_in("nobody-000000", "wrong guess for nobody"))
     with pytest.MonkeyPatch.context() as patch:  # one address, a budget of one failure
         patch.setenv("SEALPOST_SOURCE_FAILURE_BUDGET", "1")
@@ -88,10 +97,14 @@ def test_every_audited_action_produces_exactly_its_records(
     invitation_token = link_in(sent_mail()[-1], "/register/").rsplit("/", 1)[1]
     secrets.append(invitation_token)
     pat = new_browser()
-    steps.expect(
+    registered = steps.expect(
         ["password.set"],
         lambda: pat.post("/api/register", json_body={"token": invitation_token, "password": PARTNER_PASSWORD}),
     )
+    steps.expect(
+        ["mfa.enrolled", "mfa.recovery_codes_issued"], lambda: pat.second_factor(registered, "pat@clinic.example")
+    )
+    pat_recovery_codes = pat.recovery_codes
     pat.csrf_token = pat.get("/api/session").json["csrf_token"]
     steps.expect(["access.denied"], lambda: pat.post("/api/accounts", json_body={"email": "x@y.example"}))
 
@@ -113,21 +126,31 @@ def test_every_audited_action_produces_exactly_its_records(
     pat = new_browser()
     steps.expect(["signin.succeeded"], lambda: pat.sign_in(pat_name, NEW_PASSWORD))
     steps.expect(["session.signed_out"], lambda: pat.request("DELETE", "/api/session"))
+    watched = new_browser()  # an associate ends one session of a partner (ASVS 7.4.5)
+    steps.expect(["signin.succeeded"], lambda: watched.sign_in(pat_name, NEW_PASSWORD))
+    watched_hash = hashlib.sha256(watched.cookies[COOKIE_NAME].encode()).hexdigest()
+    sid = next(s.sid for s in stack.services().sessions.list_for(pat_name) if s.token_hash == watched_hash)
+    sessions_page = f"/accounts/{pat_name}/sessions"
+    steps.expect(["session.ended"], lambda: alice.submit(sessions_page, f"{sessions_page}/{sid}/end", {}))
+    assert watched.get("/api/session").status == 401
     idle = new_browser()
     steps.expect(["signin.succeeded"], lambda: idle.sign_in(pat_name, NEW_PASSWORD))
     secrets += [idle.cookies[COOKIE_NAME], str(idle.csrf_token)]
     with time_machine.travel(time.time() + 16 * 60, tick=False):
         steps.expect(["session.expired"], lambda: idle.get("/api/session"))
-    steps.expect(
-        ["password.reset_requested"],
-        lambda: new_browser().post("/api/password/forgot", json_body={"identifier": pat_name}),
-    )
+    forgot = new_browser().post("/api/password/forgot", json_body={"identifier": pat_name})
+    assert forgot.status == 202
+    # The request is only queued; the worker (send_account_mail) records it, with the request's id.
+    steps.expect(["password.reset_requested"], deliver_account_mail)
     reset_token = re.search(r"/reset/([A-Za-z0-9_-]{43})", mail_text(sent_mail()[-1])).group(1)
     secrets.append(reset_token)
     steps.expect(
         ["password.reset_completed"],
         lambda: new_browser().post("/api/password/reset", json_body={"token": reset_token, "password": RESET_PASSWORD}),
     )
+
+    # --- the second factor
+    second_factor(steps, new_browser, alice, pat_name, pat_recovery_codes, secrets)
 
     # --- threads and messages
     pat = new_browser()
@@ -279,6 +302,19 @@ def test_every_audited_action_produces_exactly_its_records(
     # The router's dead letters sent back to its queue (none wait: the command is audited all the same).
     steps.expect(["admin.queue_redriven"], lambda: admin("redrive", "inbound-mail", "--yes"))
 
+    # --- associates through the plan's OpenID provider (tests/identity_provider.py)
+    from tests.identity_provider import CLIENT_SECRET, sign_in_through, use_associates_idp
+
+    secrets.append(CLIENT_SECRET)
+    with pytest.MonkeyPatch.context() as patch:
+        use_associates_idp(stack, idp, patch)
+        through = lambda login: sign_in_through(new_browser(), idp, login, portal_url=PORTAL_URL)  # noqa: E731
+        steps.expect(["account.created", "signin.succeeded"], lambda: through("ann"))  # federated_first_signin
+        steps.expect(["signin.failed"], lambda: through("eve"))  # outside_domain
+        steps.expect(["account.created"], lambda: admin("create-associate", "boss@plan.example"))
+        # The invited associate's first sign-in there: linked, and an administrator by the admin group.
+        steps.expect(["account.linked", "account.role_changed", "signin.succeeded"], lambda: through("boss"))
+
     # --- the end of an account
     steps.expect(["account.terminated"], lambda: alice.post(f"/api/accounts/{pat_name}/terminate"))
 
@@ -288,6 +324,53 @@ def test_every_audited_action_produces_exactly_its_records(
         for secret in [*secrets, "Jane Roe", "jane-roe-chart.pdf", REPLY]:
             assert secret not in text, secret
     assert PORTAL_URL not in "".join(b.decode() for b in audit_objects(stack.client("s3"), stack.audit_bucket))
+
+
+def second_factor(
+    steps: Steps, new_browser: Callable[[], Any], alice: Any, pat_name: str, codes: list[str], secrets: list[str]
+) -> None:
+    """Wrong and replayed codes, a recovery code, new recovery codes, an associate's reset, removal."""
+    import pyotp
+
+    from tests.support import SECOND_FACTORS
+
+    email, api = "pat@clinic.example", "/api/session/second-factor"
+
+    def pending() -> Any:
+        browser = new_browser()
+        first = browser.post("/api/session", json_body={"username": pat_name, "password": RESET_PASSWORD})
+        assert first.json["second_factor_required"], first.text
+        browser.csrf_token = first.json["csrf_token"]
+        return browser
+
+    right = SECOND_FACTORS.code(email)
+    wrong = f"{(int(pyotp.TOTP(SECOND_FACTORS.seeds[email]).now()) + 1) % 1_000_000:06d}"
+    steps.expect(["signin.failed"], lambda: pending().post(api, json_body={"code": wrong}))  # wrong_second_factor
+    steps.expect(["signin.succeeded"], lambda: pending().post(api, json_body={"code": right}))
+    steps.expect(["signin.failed"], lambda: pending().post(api, json_body={"code": right}))  # totp_replayed
+    holder = pending()
+    used = steps.expect(
+        ["mfa.recovery_code_used", "signin.succeeded"], lambda: holder.post(api, json_body={"code": codes[0]})
+    )
+    holder.csrf_token = used.json["csrf_token"]
+    issued = steps.expect(
+        ["mfa.recovery_codes_issued"], lambda: holder.post(api + "/recovery-codes", json_body={"proof": RESET_PASSWORD})
+    )
+    secrets += [*codes, *issued.json["recovery_codes"], SECOND_FACTORS.seeds[email]]
+    steps.expect(["mfa.reset"], lambda: alice.post(f"/api/accounts/{pat_name}/second-factor/reset"))
+    again = new_browser()
+    steps.expect(
+        ["mfa.enrolled", "mfa.recovery_codes_issued", "signin.succeeded"],
+        lambda: again.sign_in(pat_name, RESET_PASSWORD),
+    )
+    secrets.append(SECOND_FACTORS.seeds[email])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEALPOST_MFA_POLICY", "optional")
+        steps.expect(["mfa.removed"], lambda: again.post(api + "/remove", json_body={"proof": RESET_PASSWORD}))
+    steps.expect(
+        ["mfa.enrolled", "mfa.recovery_codes_issued", "signin.succeeded"],
+        lambda: new_browser().sign_in(pat_name, RESET_PASSWORD),
+    )
 
 
 def test_the_life_of_a_message_sent_through_the_pickup_path(
@@ -304,7 +387,7 @@ def test_the_life_of_a_message_sent_through_the_pickup_path(
     token = re.search(r"/p/([A-Za-z0-9_-]{43})", mail_text(mail)).group(1)
     browser = new_browser()
     registered = browser.post(f"/api/pickup/{token}/register", json_body={"password": "violet canyon anchor drum"})
-    browser.csrf_token = registered.json["csrf_token"]
+    browser.second_factor(registered, "rita@plain.test")
     thread_id = registered.json["thread_id"]
     browser.get(f"/api/threads/{thread_id}")
     browser.post(f"/api/threads/{thread_id}/messages", json_body={"text": "Thanks."})

@@ -166,6 +166,7 @@ def test_pickup_registration_read_and_reply_reach_the_associate_by_tls_mail(
         f"/p/{token}",
         {"password": "tangerine harbor lantern maps", "password_confirmation": "tangerine harbor lantern maps"},
     )
+    registered = browser.through_second_factor(registered, "")  # MfaPolicy=required: the app is set up first
     assert registered.status == 303
     thread_path = registered.header("location").split("?")[0]
     welcome = next(m for m in reversed(sent_mail()) if "account is ready" in str(m["Subject"]))
@@ -192,17 +193,23 @@ def test_a_later_pickup_asks_for_user_name_and_password(gateway: Gateway, associ
     gateway.inbound(mime("carol@plain.test", body=HARMLESS))
     first = pickup_token(pickup_mail_to("carol@plain.test"))
     browser = new_browser()
-    browser.submit(
-        f"/p/{first}",
-        f"/p/{first}",
-        {"password": "tangerine harbor lantern maps", "password_confirmation": "tangerine harbor lantern maps"},
+    browser.through_second_factor(
+        browser.submit(
+            f"/p/{first}",
+            f"/p/{first}",
+            {"password": "tangerine harbor lantern maps", "password_confirmation": "tangerine harbor lantern maps"},
+        ),
+        "",
     )
     gateway.inbound(mime("carol@plain.test", subject="Second matter", body=HARMLESS))
     second = pickup_token(pickup_mail_to("carol@plain.test"))
     later = new_browser()
     page = later.get(f"/p/{second}")
     assert "Sign in to read your secure message" in page.text
-    signed_in = later.submit(f"/p/{second}", f"/p/{second}/signin", {"password": "tangerine harbor lantern maps"})
+    signed_in = later.through_second_factor(
+        later.submit(f"/p/{second}", f"/p/{second}/signin", {"password": "tangerine harbor lantern maps"}),
+        "carol@plain.test",
+    )
     assert signed_in.status == 303 and "Second matter" in later.get(signed_in.header("location")).text
 
 
@@ -374,6 +381,7 @@ def test_an_associate_answers_a_partner_by_mail_through_the_gateway(
         f"/p/{token}",
         {"password": "tangerine harbor lantern maps", "password_confirmation": "tangerine harbor lantern maps"},
     )
+    registered = partner.through_second_factor(registered, "")
     thread_path = registered.header("location").split("?")[0]
     partner.submit(thread_path, thread_path + "/reply", {"text": "Question from the clinic."})
     (to_associate,) = [

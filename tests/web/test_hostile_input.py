@@ -100,6 +100,7 @@ JSON_WITHOUT_BODY = {
     ("POST", "/api/accounts/{username}/invitation"),
     ("POST", "/api/threads/{thread_id}/remove-from-view"),
     ("POST", "/api/threads/{thread_id}/participants/{username}/pickup-link"),
+    ("POST", "/api/accounts/{username}/second-factor/reset"),
 }
 # Bytes inside a JSON string: not UTF-8, an encoded surrogate (U+D800 as UTF-8), a NUL escape.
 JSON_VALUES = [b"x\xff\xfe", b"\xed\xa0\x80", b"a\\u0000b"]

@@ -38,6 +38,13 @@ NOTICES = {
     ),
     "invitation_resent": "A new invitation has been sent.",
     "account_unlocked": "The account has been unlocked.",
+    "partner_session_ended": "The session has ended; that browser must sign in again.",
+    "partner_sessions_ended": "Every session of the account has ended; its browsers must sign in again.",
+    "second_factor_reset": (
+        "The second factor has been reset and every session of that mail address ended. The partner has been "
+        "mailed and sets up a new one at the next sign-in."
+    ),
+    "second_factor_removed": "Your second factor has been removed.",
     "account_terminated": "The account has been terminated and its sessions ended.",
     "registered": "Welcome. Your account is ready.",
     "password_reset": "Your new password is saved and every other session was signed out. Please sign in.",
