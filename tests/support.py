@@ -442,3 +442,14 @@ def mime(
     if attachment:
         message.add_attachment(attachment[1], maintype="application", subtype="pdf", filename=attachment[0])
     return message.as_bytes()
+
+
+BREAK_GLASS_PASSPHRASE = re.compile(r"^    ([a-z2-9]{5}(?:-[a-z2-9]{5}){5})$", re.MULTILINE)
+
+
+def printed_passphrase(run: Any) -> str:
+    """The one break-glass passphrase a ``sealpost-admin break-glass`` run printed (a ``CliRun``)."""
+    assert run.code == 0, run.err
+    found = BREAK_GLASS_PASSPHRASE.findall(run.out)
+    assert len(found) == 1, run.out
+    return str(found[0])

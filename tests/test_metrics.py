@@ -23,6 +23,7 @@ CONTRACT = {
     "MailRefused",
     "AccessDenied",
     "TamperDetected",
+    "MfaReset",
 }
 
 

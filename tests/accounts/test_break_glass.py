@@ -3,7 +3,6 @@ its own (fail closed), a passphrase that mail and the portal cannot replace, and
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -17,17 +16,9 @@ from chalicelib.accounts.sessions import COOKIE_NAME
 from chalicelib.audit.records import AuditEvent, AuditLog
 from chalicelib.errors import AuditUnavailable
 from tests.conftest import CliRun
-from tests.support import DEMO_PASSWORD, audit_events, audit_objects, audit_records, sent_mail
+from tests.support import DEMO_PASSWORD, audit_events, audit_objects, audit_records, printed_passphrase, sent_mail
 
 GLASS = "break-glass@plan.example"
-PASSPHRASE = re.compile(r"^    ([a-z2-9]{5}(?:-[a-z2-9]{5}){5})$", re.MULTILINE)
-
-
-def printed_passphrase(run: CliRun) -> str:
-    assert run.code == 0, run.err
-    found = PASSPHRASE.findall(run.out)
-    assert len(found) == 1, run.out
-    return str(found[0])
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ import pytest
 from chalicelib.errors import ConfigurationError
 from chalicelib.settings import Settings
 from chalicelib.wiring import services as services_module
-from tests.accounts.test_break_glass import printed_passphrase
 from tests.conftest import CliRun, Stack
-from tests.support import DEMO_PASSWORD, SETTINGS_ENV, audit_events
+from tests.support import DEMO_PASSWORD, SETTINGS_ENV, audit_events, printed_passphrase
 
 
 @pytest.fixture
