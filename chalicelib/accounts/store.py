@@ -264,12 +264,7 @@ class AccountRepository(TableStore):
             },
         )
         tx.put(tokens_table, invitation_item)
-        try:
-            tx.execute(self.table.meta.client)
-        except TransactionCancelled as cancelled:
-            if cancelled.reasons and cancelled.reasons[0] == "ConditionalCheckFailed":
-                raise StaleAccount() from None
-            raise
+        self._execute_on_account(tx)
 
     def replace_invitation(self, username: str, invitation: tuple[str, dict[str, Any]]) -> None:
         """Store a new invitation (the tokens table's name and the token's item) and make it the account's
@@ -286,6 +281,10 @@ class AccountRepository(TableStore):
             values={":hash": invitation_item["pk"], ":invited": str(Status.INVITED)},
         )
         tx.put(tokens_table, invitation_item)
+        self._execute_on_account(tx)
+
+    def _execute_on_account(self, tx: Transaction) -> None:
+        """Run ``tx``, whose first item is the account's conditional update: ``StaleAccount`` when that failed."""
         try:
             tx.execute(self.table.meta.client)
         except TransactionCancelled as cancelled:
