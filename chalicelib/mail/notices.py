@@ -18,6 +18,16 @@ from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# What ``factors_changed`` tells the holder, by change.
+FACTOR_CHANGES = {
+    "app_set_up": "An authenticator app was set up as your second factor.",
+    "app_replaced": "Your authenticator app was replaced: the codes of the earlier app no longer work.",
+    "passkey_added": "A passkey or security key was added to your account.",
+    "passkey_removed": "A passkey or security key was removed from your account.",
+    "recovery_codes_renewed": "New recovery codes were made: the earlier ones no longer work.",
+    "removed": "Your second factor was removed: signing in now needs only your password.",
+}
+
 
 @dataclass(frozen=True)
 class Notifier:
@@ -98,6 +108,17 @@ class Notifier:
             subject=f"{self.settings.plan_name}: your second factor was reset",
             template="second_factor_reset",
             username=account.username,
+            support_contact=self.settings.support_contact,
+        )
+
+    def factors_changed(self, account: Person, change: str) -> bool:
+        """The holder's second factor changed (``FACTOR_CHANGES``): if it was not them, they know at once."""
+        return self._send(
+            to=account.email,
+            subject=f"{self.settings.plan_name}: your sign-in settings changed",
+            template="factors_changed",
+            username=account.username,
+            change=FACTOR_CHANGES[change],
             support_contact=self.settings.support_contact,
         )
 

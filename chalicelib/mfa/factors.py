@@ -7,7 +7,10 @@
 - ``pending_seed`` (binary): a sealed seed being set up, not yet confirmed by a code.
 - ``recovery``: a string set of the SHA-256 hashes of the unused recovery codes (``mfa.recovery``).
 - ``recovery_due``: the recovery codes of a new enrolment are still to be shown (once).
-- ``passkeys`` (later): a list of {credential_id, public_key, sign_count, transports, last_used}.
+- ``passkeys``: a list of registered passkeys and security keys (``mfa.passkeys.Passkey.to_item``:
+  credential id, public key, sign count, transports, created and last used). A use updates its entry
+  by index under a condition on its credential id and old sign count, so a cloned key or a
+  concurrent use cannot both succeed.
 
 Keyed by mail address, not account: in the ``thread`` credential scope one enrolment covers every
 thread account of that address. The item has no ``email`` attribute, so the accounts' address index
@@ -23,6 +26,9 @@ from chalicelib import clock
 from chalicelib.dynamo import TableStore, as_int, is_conditional_failure, unavailable_on_outage
 
 PREFIX = "FACTORS#"
+MAX_PASSKEYS = 10
+# The condition that some factor which signs in on its own is enrolled (recovery codes need one).
+_HAS_FACTOR = "(attribute_exists(totp_seed) OR size(passkeys) > :none)"
 
 
 def _bytes(value: Any) -> bytes | None:
@@ -54,6 +60,10 @@ class FactorSet:
     @property
     def recovery_left(self) -> int:
         return len(self.recovery)
+
+    def passkey_index(self, credential_id: str) -> int | None:
+        """Where the passkey ``credential_id`` is in the stored list (its updates name the index)."""
+        return next((i for i, item in enumerate(self.passkeys) if item.get("credential_id") == credential_id), None)
 
     @classmethod
     def from_item(cls, email: str, item: dict[str, Any] | None) -> FactorSet:
@@ -134,7 +144,33 @@ class FactorStore(TableStore):
 
     def replace_recovery(self, email: str, recovery_hashes: set[str]) -> bool:
         """New recovery codes (the old ones stop working); only where a factor is enrolled."""
-        return self._update(email, "SET recovery = :codes", {":codes": recovery_hashes}, "attribute_exists(totp_seed)")
+        return self._update(email, "SET recovery = :codes", {":codes": recovery_hashes, ":none": 0}, _HAS_FACTOR)
+
+    def add_passkey(self, email: str, passkey: dict[str, Any], *, first_factor: bool) -> bool:
+        """Register a passkey; with ``first_factor`` the recovery codes become due. False when the
+        address already has ``MAX_PASSKEYS``."""
+        expression = "SET kind = :kind, passkeys = list_append(if_not_exists(passkeys, :empty), :new)"
+        values: dict[str, Any] = {":kind": "factors", ":empty": [], ":new": [passkey], ":max": MAX_PASSKEYS}
+        if first_factor:
+            expression += ", recovery_due = :due"
+            values[":due"] = True
+        return self._update(email, expression, values, "attribute_not_exists(passkeys) OR size(passkeys) < :max")
+
+    def record_passkey_use(self, email: str, index: int, credential_id: str, old_count: int, new_count: int) -> bool:
+        """Store a passkey's new sign count and use time, if its entry is still the one that was checked
+        (same credential, same old count): of two uses with one count, only one succeeds."""
+        return self._update(
+            email,
+            f"SET passkeys[{index}].sign_count = :count, passkeys[{index}].last_used_at = :now",
+            {":count": new_count, ":now": clock.epoch_seconds(), ":id": credential_id, ":old": old_count},
+            f"passkeys[{index}].credential_id = :id AND passkeys[{index}].sign_count = :old",
+        )
+
+    def remove_passkey(self, email: str, index: int, credential_id: str) -> bool:
+        """Forget one passkey (the entry at ``index``, if it is still ``credential_id``)."""
+        return self._update(
+            email, f"REMOVE passkeys[{index}]", {":id": credential_id}, f"passkeys[{index}].credential_id = :id"
+        )
 
     def take_recovery_due(self, email: str) -> bool:
         """True once after an enrolment: the recovery codes are to be shown now (and never again)."""

@@ -28,10 +28,10 @@ from webauthn.helpers.structs import (
 )
 
 from chalicelib import clock
+from chalicelib.mfa.factors import MAX_PASSKEYS
 
 # A browser's answer is a few hundred bytes; anything far larger is not one.
 MAX_RESPONSE_CHARS = 16 * 1024
-MAX_PASSKEYS = 10
 CHALLENGE_BYTES = 32
 TIMEOUT_MS = 120_000
 _TRANSPORTS = {transport.value for transport in AuthenticatorTransport}

@@ -12,6 +12,9 @@ associate's reset.
 - A password reset starts no session: the next sign-in asks for the factor again (6.4.3).
 - Enrolment: a new seed (sealed) is offered with its QR code and the seed in groups of four, shown
   once; a code from it confirms it; then ten recovery codes are shown once.
+- A change a signed-in person makes to their factors needs the password or a code first (ASVS 7.5.1)
+  and is mailed to them (6.3.7): someone who took over a session cannot quietly add their own factor.
+- Passkeys: ``passkey_factor``, which uses the steps here.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ class SecondFactorService:
         factors = self.factor_set(account)
         used = self._check(account, factors, raw, request)
         self.signin.succeeded(account, request, method=pending.session.method, second_factor=used)
-        return self._step_up(pending)
+        return self.step_up(pending)
 
     def _check(self, account: Account, factors: FactorSet, raw: str, request: RequestInfo) -> str:
         """Which factor ``raw`` proved (``totp`` or ``recovery``); else the counted failure is raised."""
@@ -111,7 +114,7 @@ class SecondFactorService:
             if step is not None:
                 if self.factors.use_step(account.email, step):
                     return "totp"
-                raise self._failure(account, "totp_replayed", request)  # the right code, used before
+                raise self.counted_failure(account, "totp_replayed", request)  # the right code, used before
         else:
             recovery_code = recovery.clean_code(raw)
             if recovery_code is not None and self.factors.use_recovery(
@@ -125,12 +128,15 @@ class SecondFactorService:
                     detail={"recovery_codes_left": max(factors.recovery_left - 1, 0)},
                 )
                 return "recovery"
-        raise self._failure(account, "wrong_second_factor", request)
+        raise self.counted_failure(account, "wrong_second_factor", request)
 
-    def _failure(self, account: Account, reason: str, request: RequestInfo) -> Exception:
-        return self.signin.count_failure(account, reason, request, message=WRONG_CODE, field="code")
+    def counted_failure(
+        self, account: Account, reason: str, request: RequestInfo, message: str = WRONG_CODE, field: str = "code"
+    ) -> Exception:
+        """A wrong second factor, counted toward the account's one three-strike lock."""
+        return self.signin.count_failure(account, reason, request, message=message, field=field)
 
-    def _step_up(self, pending: Pending) -> SignedIn:
+    def step_up(self, pending: Pending) -> SignedIn:
         fresh = self.accounts.require(pending.account.username)
         secret, session = self.sessions.step_up(pending.session, fresh)
         return SignedIn(account=fresh, session_secret=secret, session=session)
@@ -172,25 +178,28 @@ class SecondFactorService:
     def replace(self, principal: Principal, raw_proof: Any, raw_code: Any, request: RequestInfo) -> None:
         """A signed-in person replaces their app (a new phone): the password or a code of the current
         factor first (ASVS 7.5.1: a session alone must not change the factors), then ``confirm``."""
+        had_app = self.factor_set(principal.account).has_totp
         if self.factor_set(principal.account).has_factor:
-            self._reauthenticate(principal.account, raw_proof, request)
+            self.reauthenticate(principal.account, raw_proof, request)
         self.confirm(principal.account, raw_code, request)
+        self.notifier.factors_changed(principal.account, "app_replaced" if had_app else "app_set_up")
 
-    def finish_enrolment(self, pending: Pending, request: RequestInfo) -> SignedIn:
-        """After ``confirm`` in a pending ``enrol`` session: the sign-in is complete (a new token)."""
+    def finish_enrolment(self, pending: Pending, request: RequestInfo, factor: str = "totp") -> SignedIn:
+        """After ``confirm`` (or a passkey's registration) in a pending ``enrol`` session: the sign-in is
+        complete (a new token)."""
         if pending.stage != ENROL or not self.factor_set(pending.account).has_factor:
             raise AuthenticationRequired()
-        self._complete(pending, request, "totp")
-        return self._step_up(pending)
+        self.complete(pending, request, factor)
+        return self.step_up(pending)
 
     def skip(self, pending: Pending, request: RequestInfo) -> SignedIn:
         """MfaPolicy=optional: go on without a second factor."""
         if pending.stage != ENROL or not self.may_skip:
             raise AccessDenied("A second factor is required: set up your authenticator app to continue.")
-        self._complete(pending, request, "skipped")
-        return self._step_up(pending)
+        self.complete(pending, request, "skipped")
+        return self.step_up(pending)
 
-    def _complete(self, pending: Pending, request: RequestInfo, second_factor: str) -> None:
+    def complete(self, pending: Pending, request: RequestInfo, second_factor: str) -> None:
         if pending.session.method == "registration":
             # A registration is no sign-in (no record, as before); the counter of a new account is empty.
             return
@@ -218,21 +227,23 @@ class SecondFactorService:
 
     def regenerate_recovery_codes(self, principal: Principal, raw_proof: Any, request: RequestInfo) -> list[str]:
         """New recovery codes, after the password or a code (TOTP or a recovery code) proves it is you."""
-        self._reauthenticate(principal.account, raw_proof, request)
+        self.reauthenticate(principal.account, raw_proof, request)
         codes = self.recovery_codes(principal.account, request, due_only=False)
         assert codes is not None
+        self.notifier.factors_changed(principal.account, "recovery_codes_renewed")
         return codes
 
     def remove(self, principal: Principal, raw_proof: Any, request: RequestInfo) -> None:
         """Remove one's own factors (only when MfaPolicy is not ``required``)."""
         if self.settings.mfa_policy == "required":
             raise AccessDenied("A second factor is required here: you can replace it, not remove it.")
-        self._reauthenticate(principal.account, raw_proof, request)
+        self.reauthenticate(principal.account, raw_proof, request)
         account = principal.account
         self.audit.record(AuditEvent.MFA_REMOVED, actor=account.actor, request=request, account=account.username)
         self.factors.remove(account.email)
+        self.notifier.factors_changed(account, "removed")
 
-    def _reauthenticate(self, account: Account, raw_proof: Any, request: RequestInfo) -> None:
+    def reauthenticate(self, account: Account, raw_proof: Any, request: RequestInfo) -> None:
         if not isinstance(raw_proof, str) or not raw_proof or len(raw_proof) > MAX_PASSWORD_INPUT:
             raise InvalidRequest("Enter your password or a code.", field="proof")
         if account.password_hash and verify_password(account.password_hash, raw_proof):

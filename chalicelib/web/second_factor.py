@@ -1,15 +1,19 @@
-"""The second factor at the edge (chalicelib/mfa): the step after the password (``/signin/verify``),
-enrolment (``/enrol``, its recovery codes shown once), one's own factors (``/account/security``), an
-associate's reset of a partner's factor, and the JSON twins under ``/api/session/second-factor``.
+"""The second factor's pages (chalicelib/mfa): the step after the password (``/signin/verify``),
+enrolment (``/enrol``, its recovery codes shown once), one's own factors (``/account/security``), and
+an associate's reset of a partner's factor. Their JSON twins: ``second_factor_api``.
 
 A pending session (stage ``factor`` or ``enrol``) reaches these pages only: every other route resolves
 ``full`` sessions only. Its forms carry a CSRF token derived from the pending secret, like a full
-session's. Everything works without JavaScript.
+session's. Everything works without JavaScript; with it, the pages also offer passkeys and security
+keys (``/static/passkeys.js`` runs the browser's ceremony and posts its answer in a plain form).
 """
 
 from __future__ import annotations
 
 import hmac
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +28,7 @@ from chalicelib.errors import (
     CrossSiteRequestRejected,
     SealpostError,
 )
+from chalicelib.mfa.passkeys import Passkey
 from chalicelib.mfa.second_factor import Offer, Pending
 from chalicelib.web.http.guard import (
     CSRF_FIELD,
@@ -31,10 +36,9 @@ from chalicelib.web.http.guard import (
     authenticate,
     authenticate_change,
     changing_form,
-    changing_json,
     check_same_origin,
 )
-from chalicelib.web.http.incoming import Incoming, text_field
+from chalicelib.web.http.incoming import Incoming
 from chalicelib.web.http.pages import HOME, anonymous_page, render, safe_next, shown_on_form
 from chalicelib.web.http.responses import (
     cleared_session_cookie,
@@ -77,7 +81,7 @@ def first_step_json(signed_in: SignedIn, status: int = 200, **extra: Any) -> Res
 # --- the pending session -----------------------------------------------------------------------
 
 
-def _pending(incoming: Incoming, services: Services, form: dict[str, str] | None = None) -> Pending:
+def pending_session(incoming: Incoming, services: Services, form: dict[str, str] | None = None) -> Pending:
     """The pending session behind the cookie; with ``form`` (or for JSON, the header) also the CSRF checks."""
     secret = incoming.cookie(COOKIE_NAME)
     if incoming.method != "GET":  # the CSRF checks first, as for a signed-in change
@@ -93,7 +97,7 @@ def _enroller(incoming: Incoming, services: Services, form: dict[str, str] | Non
     """Who is enrolling: a pending ``enrol`` session, or a signed-in person replacing their factor.
     Returns the account and the ``Pending`` or the ``Principal``."""
     try:
-        pending = _pending(incoming, services, form)
+        pending = pending_session(incoming, services, form)
     except AuthenticationRequired:
         principal = authenticate_change(incoming, services, form) if incoming.method != "GET" else None
         principal = principal or authenticate(incoming, services)
@@ -109,6 +113,11 @@ def _csrf_of(incoming: Incoming, who: Any) -> str:
     return csrf_token_for(str(incoming.cookie(COOKIE_NAME)))
 
 
+def _data(options_json: str | None) -> Any:
+    """A ceremony's options as data, for the page's JSON block (``tojson`` escapes it for HTML)."""
+    return None if options_json is None else json.loads(options_json)
+
+
 def _next(incoming: Incoming, form: dict[str, str] | None = None) -> str:
     return safe_next((form or {}).get("next") or incoming.query("next"))
 
@@ -119,7 +128,7 @@ def _next(incoming: Incoming, form: dict[str, str] | None = None) -> str:
 @routes.route(VERIFY, "GET")
 def verify_form(incoming: Incoming, services: Services) -> Response:
     try:
-        pending = _pending(incoming, services)
+        pending = pending_session(incoming, services)
     except AuthenticationRequired:
         return redirect("/signin")
     if pending.stage == ENROL:
@@ -143,6 +152,8 @@ def _verify_page(
         status=status,
         csrf_token=_csrf_of(incoming, pending),
         next=_next(incoming, form),
+        has_app=services.second_factor.factor_set(pending.account).has_totp,
+        passkey_options=_data(services.passkeys.sign_in_options(pending)),
         error=error,
         warning=getattr(error, "warning", None),
     )
@@ -150,15 +161,36 @@ def _verify_page(
 
 @routes.route(VERIFY, "POST")
 def verify_submit(incoming: Incoming, services: Services) -> Response:
+    return _verified(
+        incoming,
+        services,
+        lambda pending, form: services.second_factor.verify(pending, form.get("code"), incoming.info()),
+    )
+
+
+@routes.route(VERIFY + "/passkey", "POST")
+def verify_passkey(incoming: Incoming, services: Services) -> Response:
+    return _verified(
+        incoming,
+        services,
+        lambda pending, form: services.passkeys.verify(pending, form.get("credential"), incoming.info()),
+    )
+
+
+def _verified(incoming: Incoming, services: Services, step: Callable[[Pending, dict[str, str]], SignedIn]) -> Response:
+    """The answer to a second step (a code or a passkey): the destination, the page with what was
+    wrong, or the sign-in page when the failure locked the account."""
     form = incoming.form()
-    pending = _pending(incoming, services, form)
+    pending = pending_session(incoming, services, form)
     try:
-        signed_in = services.second_factor.verify(pending, form.get("code"), incoming.info())
+        signed_in = step(pending, form)
     except AccountLocked as error:
         page = anonymous_page(incoming, services, "signin.html", status=status_for(error), error=error, next=HOME)
         return with_cookies(page, cleared_session_cookie())
     except SealpostError as error:
-        return _verify_page(incoming, services, pending, status=shown_on_form(error), error=error, form=form)
+        return _verify_page(
+            incoming, services, pending, status=shown_on_form(error, conflicts=True), error=error, form=form
+        )
     return with_cookies(redirect(_next(incoming, form)), session_cookie(signed_in.session_secret))
 
 
@@ -197,6 +229,8 @@ def _enrol_page(
         account_name=account.email,
         needs_proof=principal is not None and services.second_factor.factor_set(account).has_factor,
         may_skip=principal is None and services.second_factor.may_skip,
+        # A passkey instead of the app while enrolling; once signed in, the security page adds them.
+        passkey_options=None if principal else _data(services.passkeys.registration_options(account, who.session)),
         next=_next(incoming, form),
         error=error,
     )
@@ -212,22 +246,55 @@ def enrol_submit(incoming: Incoming, services: Services) -> Response:
         else:
             services.second_factor.confirm(account, form.get("code"), incoming.info())
     except AccountLocked:
-        return with_cookies(redirect("/signin?notice=session_ended"), cleared_session_cookie())
+        return _locked_out()
     except SealpostError as error:
         status = shown_on_form(error, conflicts=True)
         offer = services.second_factor.offer(account)
         return _enrol_page(incoming, services, account, who, offer, status=status, error=error, form=form)
+    return _enrolled(incoming, services, who, form, "totp")
+
+
+@routes.route(ENROL_PAGE + "/passkey", "POST")
+def enrol_passkey(incoming: Incoming, services: Services) -> Response:
+    """A passkey created in the browser: while enrolling (instead of the app), or from the security page."""
+    form = incoming.form()
+    account, who = _enroller(incoming, services, form)
+    try:
+        if isinstance(who, Principal):
+            first = services.passkeys.add(who, form.get("proof"), form.get("credential"), incoming.info())
+        else:
+            services.passkeys.register(account, who.session, form.get("credential"), incoming.info())
+    except AccountLocked:
+        return _locked_out()
+    except SealpostError as error:
+        status = shown_on_form(error, conflicts=True)
+        if isinstance(who, Principal):
+            return _security_page(incoming, services, who, status=status, error=error)
+        offer = services.second_factor.offer(account)
+        return _enrol_page(incoming, services, account, who, offer, status=status, error=error, form=form)
+    if isinstance(who, Principal) and not first:
+        return redirect(f"{SECURITY}?notice=passkey_added")
+    return _enrolled(incoming, services, who, form, "passkey")
+
+
+def _enrolled(incoming: Incoming, services: Services, who: Any, form: dict[str, str], factor: str) -> Response:
+    """After a first or new factor: the recovery codes (shown once), and for a pending enrolment the
+    completed sign-in under a new token."""
     target = f"{RECOVERY_PAGE}?next={quote(_next(incoming, form), safe='/')}"
     if isinstance(who, Principal):
         return redirect(target)
-    signed_in = services.second_factor.finish_enrolment(who, incoming.info())
+    signed_in = services.second_factor.finish_enrolment(who, incoming.info(), factor)
     return with_cookies(redirect(target), session_cookie(signed_in.session_secret))
+
+
+def _locked_out() -> Response:
+    return with_cookies(redirect("/signin?notice=session_ended"), cleared_session_cookie())
 
 
 @routes.route(ENROL_PAGE + "/skip", "POST")
 def enrol_skip(incoming: Incoming, services: Services) -> Response:
     form = incoming.form()
-    signed_in = services.second_factor.skip(_pending(incoming, services, form), incoming.info())
+    signed_in = services.second_factor.skip(pending_session(incoming, services, form), incoming.info())
     return with_cookies(redirect(_next(incoming, form)), session_cookie(signed_in.session_secret))
 
 
@@ -262,10 +329,36 @@ def _security_page(
         principal=principal,
         status=status,
         factors=services.second_factor.factor_set(principal.account),
+        passkeys=[_passkey_row(passkey) for passkey in services.passkeys.listed(principal.account)],
+        passkey_options=_data(services.passkeys.registration_options(principal.account, principal.session)),
         may_remove=services.settings.mfa_policy != "required",
         error=error,
         warning=getattr(error, "warning", None),
     )
+
+
+# How a passkey's transports read on the security page (the first that is known names it).
+PASSKEY_KINDS = (
+    ("internal", "This device (fingerprint, face or PIN)"),
+    ("hybrid", "A phone"),
+    ("usb", "Security key"),
+    ("nfc", "Security key"),
+    ("ble", "Security key"),
+)
+
+
+def _passkey_row(passkey: Passkey) -> dict[str, str]:
+    kind = next((label for transport, label in PASSKEY_KINDS if transport in passkey.transports), "Passkey")
+
+    def day(epoch: int) -> str:
+        return datetime.fromtimestamp(epoch, tz=UTC).strftime("%d %b %Y")
+
+    return {
+        "credential_id": passkey.credential_id,
+        "kind": kind,
+        "added": day(passkey.created_at),
+        "last_used": day(passkey.last_used_at) if passkey.last_used_at else "Not yet",
+    }
 
 
 @routes.route(SECURITY + "/recovery-codes", "POST")
@@ -274,7 +367,7 @@ def regenerate_recovery_codes(incoming: Incoming, services: Services) -> Respons
     try:
         codes = services.second_factor.regenerate_recovery_codes(principal, form.get("proof"), incoming.info())
     except AccountLocked:
-        return with_cookies(redirect("/signin?notice=session_ended"), cleared_session_cookie())
+        return _locked_out()
     except SealpostError as error:
         return _security_page(incoming, services, principal, status=shown_on_form(error, conflicts=True), error=error)
     return _codes_page(incoming, services, principal, codes, SECURITY)
@@ -286,10 +379,23 @@ def remove_factors(incoming: Incoming, services: Services) -> Response:
     try:
         services.second_factor.remove(principal, form.get("remove_proof"), incoming.info())
     except AccountLocked:
-        return with_cookies(redirect("/signin?notice=session_ended"), cleared_session_cookie())
+        return _locked_out()
     except SealpostError as error:
         return _security_page(incoming, services, principal, status=shown_on_form(error), error=error)
     return redirect(f"{SECURITY}?notice=second_factor_removed")
+
+
+@routes.route(SECURITY + "/passkeys/remove", "POST")
+def remove_passkey(incoming: Incoming, services: Services) -> Response:
+    principal, form = changing_form(incoming, services)
+    try:
+        services.passkeys.remove(principal, form.get("credential_id"), form.get("passkey_proof"), incoming.info())
+    except AccountLocked:
+        return _locked_out()
+    except SealpostError as error:
+        status = shown_on_form(error, conflicts=True)
+        return _security_page(incoming, services, principal, status=status, error=error)
+    return redirect(f"{SECURITY}?notice=passkey_removed")
 
 
 # --- an associate resets a partner's factor -----------------------------------------------------
@@ -307,94 +413,3 @@ def api_reset_partner(incoming: Incoming, services: Services, username: str) -> 
     principal = authenticate_change(incoming, services)
     account = services.second_factor.reset(principal, username, incoming.info())
     return json_response({"account": account.public_view(services.settings.lockout_threshold), "reset": True})
-
-
-# --- JSON API ------------------------------------------------------------------------------------
-
-API = "/api/session/second-factor"
-
-
-@routes.route(API, "GET")
-def api_status(incoming: Incoming, services: Services) -> Response:
-    try:
-        pending = _pending(incoming, services)
-        account, stage = pending.account, pending.stage
-    except AuthenticationRequired:
-        account, stage = authenticate(incoming, services).account, "full"
-    factors = services.second_factor.factor_set(account)
-    return json_response(
-        {
-            "stage": stage,
-            "policy": services.settings.mfa_policy,
-            "totp": factors.has_totp,
-            "recovery_codes_left": factors.recovery_left,
-        }
-    )
-
-
-@routes.route(API, "POST")
-def api_verify(incoming: Incoming, services: Services) -> Response:
-    body = incoming.json_object(services.settings.max_json_bytes)
-    pending = _pending(incoming, services)
-    signed_in = services.second_factor.verify(pending, text_field(body, "code", max_length=64), incoming.info())
-    return signed_in_json(signed_in)
-
-
-def _api_enroller(incoming: Incoming, services: Services) -> tuple[Account, Any, dict[str, Any]]:
-    try:
-        pending = _pending(incoming, services)
-    except AuthenticationRequired:
-        principal, body = changing_json(incoming, services)
-        return principal.account, principal, body
-    if pending.stage != ENROL:
-        raise AuthenticationRequired()
-    return pending.account, pending, incoming.json_object(services.settings.max_json_bytes)
-
-
-@routes.route(API + "/enrolment", "POST")
-def api_offer(incoming: Incoming, services: Services) -> Response:
-    account, _who, _body = _api_enroller(incoming, services)
-    offer = services.second_factor.offer(account)
-    return json_response(
-        {"secret": offer.seed_grouped.replace(" ", ""), "secret_grouped": offer.seed_grouped, "otpauth_uri": offer.uri},
-        status=201,
-    )
-
-
-@routes.route(API + "/enrolment/confirm", "POST")
-def api_confirm(incoming: Incoming, services: Services) -> Response:
-    account, who, body = _api_enroller(incoming, services)
-    code = text_field(body, "code", max_length=64)
-    if isinstance(who, Principal):
-        proof = text_field(body, "proof", required=False, max_length=1024)
-        services.second_factor.replace(who, proof, code, incoming.info())
-    else:
-        services.second_factor.confirm(account, code, incoming.info())
-    if isinstance(who, Principal):
-        codes = services.second_factor.recovery_codes(account, incoming.info(), due_only=True)
-        return json_response({"enrolled": True, "recovery_codes": codes})
-    signed_in = services.second_factor.finish_enrolment(who, incoming.info())
-    codes = services.second_factor.recovery_codes(signed_in.account, incoming.info(), due_only=True)
-    return signed_in_json(signed_in, enrolled=True, recovery_codes=codes)
-
-
-@routes.route(API + "/skip", "POST")
-def api_skip(incoming: Incoming, services: Services) -> Response:
-    incoming.json_object(services.settings.max_json_bytes)
-    signed_in = services.second_factor.skip(_pending(incoming, services), incoming.info())
-    return signed_in_json(signed_in)
-
-
-@routes.route(API + "/recovery-codes", "POST")
-def api_regenerate_recovery_codes(incoming: Incoming, services: Services) -> Response:
-    principal, body = changing_json(incoming, services)
-    proof = text_field(body, "proof", max_length=1024)
-    codes = services.second_factor.regenerate_recovery_codes(principal, proof, incoming.info())
-    return json_response({"recovery_codes": codes}, status=201)
-
-
-@routes.route(API + "/remove", "POST")
-def api_remove(incoming: Incoming, services: Services) -> Response:
-    principal, body = changing_json(incoming, services)
-    services.second_factor.remove(principal, text_field(body, "proof", max_length=1024), incoming.info())
-    return json_response({"removed": True})

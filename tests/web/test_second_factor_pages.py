@@ -3,6 +3,7 @@ those pages work without JavaScript."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -52,6 +53,14 @@ def waiting_for_enrolment(browser: WebClient, associate: WebClient, email: str) 
     assert registered.status == 201 and registered.json["enrolment_required"] is True, registered.text
     browser.csrf_token = registered.json["csrf_token"]
     return browser
+
+
+def assert_works_without_javascript(html: str) -> None:
+    """The page's only scripts are the passkey options (data, never run) and /static/passkeys.js, and
+    every passkey form stays hidden until that script finds WebAuthn: the code forms serve without it."""
+    scripts = re.findall(r"<script[^>]*>", html)
+    assert all('type="application/json"' in s or 'src="/static/passkeys.js"' in s for s in scripts), scripts
+    assert all(" hidden" in form for form in re.findall(r"<form[^>]*data-passkey=[^>]*>", html))
 
 
 @pytest.mark.parametrize("stage", ["factor", "enrol"])
@@ -110,7 +119,8 @@ def test_enrolment_shows_the_qr_code_and_the_secret_once_then_the_recovery_codes
     first = browser.submit("/signin", "/signin", {"username": associate.username, "password": DEMO_PASSWORD})
     assert first.status == 303 and first.header("location") == "/enrol?next=/home"
     page = browser.get("/enrol?next=/home")
-    assert page.status == 200 and "<svg" in page.text and "<script" not in page.text and "Skip for now" not in page.text
+    assert page.status == 200 and "<svg" in page.text and "Skip for now" not in page.text
+    assert_works_without_javascript(page.text)
     secret = re.search(r'id="totp-secret"[^>]*>([A-Z2-7 ]+)<', page.text).group(1)
     assert len(secret.split(" ")) == 8 and all(len(group) == 4 for group in secret.split(" "))
     again = browser.get("/enrol?next=/home")  # a reload offers a new seed: the first one is never shown again
@@ -123,3 +133,42 @@ def test_enrolment_shows_the_qr_code_and_the_secret_once_then_the_recovery_codes
     security = browser.get("/account/security")
     assert security.status == 200 and "10 of 10 unused recovery codes left" in security.text
     assert browser.recovery_codes[0] not in security.text
+
+
+def passkey_options(html: str, block: str) -> str:
+    found = re.search(rf'<script type="application/json" id="{block}">(.*?)</script>', html, re.S)
+    assert found, f"no {block} on the page"
+    return found.group(1)
+
+
+def test_the_passkey_forms_post_the_browsers_answer_like_any_form(partner: Any, new_browser: Any) -> None:
+    from tests.mfa.test_passkey_factor import authenticator
+
+    key = authenticator()
+    browser = new_browser()
+    assert browser.sign_in_page(partner.username, PARTNER_PASSWORD).status == 303
+    security = browser.get("/account/security")
+    assert "No passkey is set up" in security.text
+    assert_works_without_javascript(security.text)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', security.text).group(1)
+    answer = key.create(passkey_options(security.text, "passkey-create-options"))
+    fields = {"csrf_token": token, "next": "/account/security", "proof": PARTNER_PASSWORD}
+    added = browser.post("/enrol/passkey", form={**fields, "credential": json.dumps(answer)})
+    assert added.status == 303 and added.header("location") == "/account/security?notice=passkey_added"
+    listed = browser.get("/account/security?notice=passkey_added")
+    assert "Your passkey has been added" in listed.text and "This device (fingerprint, face or PIN)" in listed.text
+    # The next sign-in offers the passkey beside the app's code.
+    later = new_browser()
+    first = later.submit("/signin", "/signin", {"username": partner.username, "password": PARTNER_PASSWORD})
+    page = later.get(first.header("location"))
+    assert 'action="/signin/verify/passkey"' in page.text and "Use your passkey" in page.text
+    assert_works_without_javascript(page.text)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    wrong = later.post("/signin/verify/passkey", form={"csrf_token": token, "next": "/home", "credential": "{}"})
+    assert wrong.status == 401 and "That passkey was not accepted" in wrong.text
+    answer = key.get(passkey_options(wrong.text, "passkey-sign-in-options"))  # the page after a mistake: a new one
+    done = later.post(
+        "/signin/verify/passkey", form={"csrf_token": token, "next": "/home", "credential": json.dumps(answer)}
+    )
+    assert done.status == 303 and done.header("location") == "/home"
+    assert later.get("/home").status == 200
