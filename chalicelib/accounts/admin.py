@@ -70,6 +70,22 @@ def require_associate(principal: Principal, audit: AuditLog, request: RequestInf
     raise AccessDenied("Only associates of the plan can do this.")
 
 
+def require_administrator(principal: Principal, audit: AuditLog, request: RequestInfo, action: str) -> None:
+    """Deny (and audit) anyone who is not an active associate administrator: fail closed, the flag must
+    be set (by the provider's admin group, or ``sealpost-admin grant-admin``)."""
+    if principal.account.is_administrator:
+        return
+    audit.record(
+        AuditEvent.ACCESS_DENIED,
+        actor=principal.actor,
+        request=request,
+        outcome=Outcome.DENIED,
+        reason="administrator_only",
+        detail={"action": action},
+    )
+    raise AccessDenied("Only administrators of the plan's accounts can do this.")
+
+
 @dataclass(frozen=True)
 class AccountAdmin:
     settings: Settings
@@ -241,23 +257,13 @@ class AccountAdmin:
         """The partner account and its sessions that still work, newest first."""
         require_associate(associate, self.audit, request, "list_sessions")
         account = self._partner(raw_username)
-        return account, self._live_sessions(account)
+        return account, self.sessions.live_for(account)
 
     def end_partner_session(self, associate: Principal, raw_username: Any, sid: str, request: RequestInfo) -> Account:
         """End one session of a partner (its browser must sign in again); audited before it ends."""
         require_associate(associate, self.audit, request, "end_session")
         account = self._partner(raw_username)
-        if not any(s.sid == sid for s in self._live_sessions(account)):
-            raise NotFound("There is no such session; it may have ended already.")
-        self.audit.record(
-            AuditEvent.SESSION_ENDED,
-            actor=associate.actor,
-            request=request,
-            account=account.username,
-            reason="associate_request",
-            detail={"session": sid},
-        )
-        self.sessions.end_one(account.username, sid)
+        self.sessions.end_live(account, sid, actor=associate.actor, request=request, reason="associate_request")
         return account
 
     def end_partner_sessions(self, associate: Principal, raw_username: Any, request: RequestInfo) -> Account:
@@ -273,18 +279,6 @@ class AccountAdmin:
         )
         self.accounts.end_all_sessions(account.username)
         return account
-
-    def _live_sessions(self, account: Account) -> list[Session]:
-        """Stored sessions that ``SessionService.resolve`` would still accept (expired ones wait for their TTL)."""
-        now = clock.epoch_seconds()
-        settings = self.settings
-        return [
-            s
-            for s in self.sessions.list_for(account.username)
-            if s.generation == account.session_generation
-            and now - s.created_at < settings.session_absolute_seconds
-            and now - s.last_seen < settings.session_idle_seconds
-        ]
 
     def list_partners(self, associate: Principal, request: RequestInfo) -> list[Account]:
         require_associate(associate, self.audit, request, "list_accounts")

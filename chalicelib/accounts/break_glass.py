@@ -67,8 +67,13 @@ class BreakGlass:
             created_at=clock.iso(clock.now()),
             created_by=ADMIN,
             break_glass=True,
+            # It exists to manage things when the provider is down: an administrator (the provider's admin
+            # group never reaches it, since it signs in with its passphrase only).
+            administrator=True,
         )
-        self.directory.store_new(operator, account, operator.detail(role=str(Role.ASSOCIATE), break_glass=True))
+        self.directory.store_new(
+            operator, account, operator.detail(role=str(Role.ASSOCIATE), break_glass=True, administrator=True)
+        )
         return BreakGlassCredential(account, passphrase)
 
     def rotate(self, operator: Operator, raw_username: Any) -> BreakGlassCredential:

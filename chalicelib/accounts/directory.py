@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib import clock
 from chalicelib.accounts.model import Account, Role, Status, validate_display_name, validate_username
@@ -35,6 +35,29 @@ _IDENTITY_UNSAFE = re.compile(r"[^A-Za-z0-9+=,.@_-]")
 _MAX_IDENTITY = 128
 
 Detail = dict[str, str | int | bool]
+
+
+class Acting(Protocol):
+    """Who makes a change here: an ``Operator`` running ``sealpost-admin``, or an administrator in the
+    portal (``accounts.associates``)."""
+
+    @property
+    def actor(self) -> Actor: ...
+
+    @property
+    def request(self) -> RequestInfo: ...
+
+    @property
+    def by(self) -> str:
+        """Stored as who made the change (``terminated_by`` …, an invitation's ``created_by``)."""
+        ...
+
+    @property
+    def reason(self) -> str:
+        """The audit record's reason."""
+        ...
+
+    def detail(self, **more: str | int | bool) -> Detail: ...
 
 
 @dataclass(frozen=True)
@@ -55,6 +78,14 @@ class Operator:
     @property
     def actor(self) -> Actor:
         return Actor(id=ADMIN, role="operator")
+
+    @property
+    def by(self) -> str:
+        return ADMIN
+
+    @property
+    def reason(self) -> str:
+        return "operator_request"
 
     def detail(self, **more: str | int | bool) -> Detail:
         return {"operator": self.identity, **more}
@@ -108,9 +139,16 @@ class AccountDirectory:
     # --- new accounts --------------------------------------------------------------------
 
     def create_associate(
-        self, operator: Operator, raw_email: Any, raw_display_name: Any = None, *, mail: bool = True
+        self,
+        operator: Operator,
+        raw_email: Any,
+        raw_display_name: Any = None,
+        *,
+        mail: bool = True,
+        administrator: bool = False,
     ) -> Invited:
-        """A new associate account, ``invited``, and its single-use registration link (mailed unless not ``mail``)."""
+        """A new associate account, ``invited``, and its single-use registration link (mailed unless not ``mail``);
+        an ``administrator`` from the start (the first administrator of a new stack)."""
         email = internal_address(self.settings, raw_email)
         account = Account(
             username=email,
@@ -120,12 +158,13 @@ class AccountDirectory:
             display_name=validate_display_name(raw_display_name),
             created_at=clock.iso(clock.now()),
             created_by=ADMIN,
+            administrator=administrator,
         )
-        invitation = self._invitation(account)
+        invitation = self._invitation(account, ADMIN)
         self.store_new(
             operator,
             account,
-            operator.detail(role=str(Role.ASSOCIATE), invitation=_delivery(mail)),
+            operator.detail(role=str(Role.ASSOCIATE), invitation=_delivery(mail), administrator=administrator),
             also_put=((self.tokens.table_name, invitation.item()),),
         )
         return self._deliver(account, invitation, mail)
@@ -174,7 +213,7 @@ class AccountDirectory:
         account = self._associate(raw_username)
         if account.status is not Status.INVITED:
             raise Conflict(f"{account.username} is {account.status}: there is no registration to invite to.")
-        invitation = self._invitation(account)
+        invitation = self._invitation(account, ADMIN)
         self.audit.record(
             AuditEvent.ACCOUNT_CREATED,
             actor=operator.actor,
@@ -186,9 +225,9 @@ class AccountDirectory:
         self.accounts.replace_invitation(account.username, (self.tokens.table_name, invitation.item()))
         return self._deliver(account, invitation, mail)
 
-    def _invitation(self, account: Account) -> IssuedToken:
+    def _invitation(self, account: Account, by: str) -> IssuedToken:
         return self.tokens.issue(
-            TokenPurpose.INVITATION, account.username, self.settings.invitation_ttl_seconds, created_by=ADMIN
+            TokenPurpose.INVITATION, account.username, self.settings.invitation_ttl_seconds, created_by=by
         )
 
     def _deliver(self, account: Account, invitation: IssuedToken, mail: bool) -> Invited:
@@ -210,17 +249,18 @@ class AccountDirectory:
             raise NotFound("There is no account with this user name.")
         return account
 
-    def _associate(self, raw_username: Any) -> Account:
+    def _associate(self, raw_username: Any, *, break_glass: bool = False) -> Account:
+        """An associate account (a break-glass one only with ``break_glass``)."""
         account = self.existing(raw_username)
         if account.role is not Role.ASSOCIATE:
             raise Conflict(f"{account.username} is a business-partner account; associates manage it in the portal.")
-        if account.break_glass:
+        if account.break_glass and not break_glass:
             raise Conflict(f"{account.username} is a break-glass account: use `sealpost-admin break-glass`.")
         return account
 
     # --- changes -------------------------------------------------------------------------
 
-    def unlock(self, operator: Operator, raw_username: Any) -> Account:
+    def unlock(self, operator: Acting, raw_username: Any) -> Account:
         """Lift the lock of three failed sign-ins (associates have no one else to unlock them)."""
         account = self.existing(raw_username)
         if account.status is Status.TERMINATED:
@@ -232,13 +272,13 @@ class AccountDirectory:
             actor=operator.actor,
             request=operator.request,
             account=account.username,
-            reason="operator_request",
+            reason=operator.reason,
             detail=operator.detail(),
         )
-        self.accounts.unlock(account.username, ADMIN)
+        self.accounts.unlock(account.username, operator.by)
         return self.accounts.require(account.username)
 
-    def disable(self, operator: Operator, raw_username: Any) -> Account:
+    def disable(self, operator: Acting, raw_username: Any) -> Account:
         """Terminate any account: it can no longer sign in, and every session of it ends at once."""
         account = self.existing(raw_username)
         if account.status is Status.TERMINATED:
@@ -248,29 +288,89 @@ class AccountDirectory:
             actor=operator.actor,
             request=operator.request,
             account=account.username,
-            reason="operator_request",
+            reason=operator.reason,
             detail=operator.detail(role=str(account.role), break_glass=account.break_glass),
         )
-        self.accounts.terminate(account.username, ADMIN)
+        self.accounts.terminate(account.username, operator.by)
         return self.accounts.require(account.username)
 
-    def enable(self, operator: Operator, raw_username: Any, *, mail: bool = True) -> Invited:
+    def enable(self, operator: Acting, raw_username: Any, *, mail: bool = True) -> Invited:
         """A disabled associate account invited again: its old password is gone, so the holder must use the new
         single-use link, as on the first day. Partner and break-glass accounts are not enabled again."""
         account = self._associate(raw_username)
         if account.status is not Status.TERMINATED:
             raise Conflict(f"{account.username} is not disabled.")
-        invitation = self._invitation(account)
+        invitation = self._invitation(account, operator.by)
         self.audit.record(
             AuditEvent.ACCOUNT_REENABLED,
             actor=operator.actor,
             request=operator.request,
             account=account.username,
-            reason="operator_request",
+            reason=operator.reason,
             detail=operator.detail(invitation=_delivery(mail)),
         )
-        self.accounts.reenable(account.username, ADMIN, invitation=(self.tokens.table_name, invitation.item()))
+        self.accounts.reenable(account.username, operator.by, invitation=(self.tokens.table_name, invitation.item()))
         return self._deliver(self.accounts.require(account.username), invitation, mail)
+
+    def end_sessions(self, operator: Acting, raw_username: Any) -> Account:
+        """End every session of an associate at once (the session generation moves on); it may sign in again."""
+        account = self._associate(raw_username, break_glass=True)
+        self.audit.record(
+            AuditEvent.SESSIONS_REVOKED,
+            actor=operator.actor,
+            request=operator.request,
+            account=account.username,
+            reason=operator.reason,
+            detail=operator.detail(),
+        )
+        self.accounts.end_all_sessions(account.username)
+        return self.accounts.require(account.username)
+
+    # --- administrators ------------------------------------------------------------------
+
+    def set_administrator(self, operator: Acting, raw_username: Any, administrator: bool) -> Account:
+        """Grant or revoke the administrator flag of an associate (``grant-admin``, ``revoke-admin``), audited as
+        ``account.role_changed``. Where the associates' provider has an admin group, it decides again at each
+        sign-in (chalicelib/identity/federation.py)."""
+        account = self._associate(raw_username)
+        if account.status is Status.TERMINATED:
+            raise Conflict(f"{account.username} is disabled; enable it first.")
+        if account.administrator is administrator:
+            state = "already" if administrator else "not"
+            raise Conflict(f"{account.username} is {state} an administrator.")
+        if not administrator:
+            self.keep_an_administrator(account)
+        self.audit.record(
+            AuditEvent.ACCOUNT_ROLE_CHANGED,
+            actor=operator.actor,
+            request=operator.request,
+            account=account.username,
+            reason=operator.reason,
+            detail=operator.detail(administrator=administrator),
+        )
+        self.accounts.set_administrator(account.username, administrator, operator.by)
+        return self.accounts.require(account.username)
+
+    def keep_an_administrator(self, leaving: Account) -> None:
+        """Refuse a change that would leave no active administrator besides break-glass accounts (which stay
+        sealed for emergencies): ``leaving`` stops being one."""
+        if not is_everyday_administrator(leaving):
+            return
+        others = [
+            a
+            for a in self.accounts.list_by_role(Role.ASSOCIATE)
+            if a.username != leaving.username and is_everyday_administrator(a)
+        ]
+        if not others:
+            raise Conflict(
+                f"{leaving.username} is the last active administrator. Make another associate an administrator "
+                "first, so that someone can still manage the plan's accounts."
+            )
+
+
+def is_everyday_administrator(account: Account) -> bool:
+    """An active associate administrator that is not a break-glass account."""
+    return account.is_administrator and not account.break_glass
 
 
 def _delivery(mail: bool) -> str:

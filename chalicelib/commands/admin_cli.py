@@ -2,12 +2,14 @@
 stack, associates and break-glass (emergency access) accounts.
 
     sealpost-admin --stack sealpost create-associate alice@plan.example --name "Alice Example"
-    sealpost-admin --stack sealpost create-associate alice@plan.example --print-link
+    sealpost-admin --stack sealpost create-associate alice@plan.example --print-link --administrator
     sealpost-admin --stack sealpost invite alice@plan.example        # a new link (the last one expired)
     sealpost-admin --stack sealpost list --role associate --status active
     sealpost-admin --stack sealpost unlock alice@plan.example
     sealpost-admin --stack sealpost disable alice@plan.example       # ends every session
     sealpost-admin --stack sealpost enable alice@plan.example        # invited again, no old password
+    sealpost-admin --stack sealpost grant-admin alice@plan.example   # manages associate accounts
+    sealpost-admin --stack sealpost revoke-admin alice@plan.example  # refused for the last administrator
     sealpost-admin --stack sealpost break-glass create break-glass@plan.example
     sealpost-admin --stack sealpost break-glass rotate break-glass@plan.example
     sealpost-admin --stack sealpost restore-table threads --from sealpost-threads-restored --yes
@@ -49,7 +51,9 @@ from chalicelib.wiring import services as wiring
 from chalicelib.wiring.services import Services
 
 PROG = "sealpost-admin"
-LIST_COLUMNS = ("username", "email", "role", "status", "locked", "created_at", "created_by", "break_glass")
+LIST_COLUMNS = (
+    "username", "email", "role", "status", "locked", "created_at", "created_by", "break_glass", "administrator"
+)  # fmt: skip
 Builder = Callable[[Settings], Services]
 
 
@@ -67,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("email", help="work address on one of the plan's internal domains (the user name)")
     create.add_argument("--name", help="display name")
     create.add_argument("--print-link", action="store_true", help="print the link instead of mailing it")
+    create.add_argument(
+        "--administrator", action="store_true", help="an administrator from the start (the first one of a stack)"
+    )
 
     invite = commands.add_parser("invite", help="a new registration link for an associate who has not registered")
     invite.add_argument("username")
@@ -79,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (
         ("unlock", "lift the lock of too many failed sign-ins"),
         ("disable", "terminate an account: no more sign-ins, every session ends"),
+        ("grant-admin", "make an associate an administrator (manages associate accounts in the portal)"),
+        ("revoke-admin", "an administrator no longer (refused for the last active one)"),
     ):
         commands.add_parser(name, help=text).add_argument("username")
     enable = commands.add_parser("enable", help="invite a disabled associate again (the old password is removed)")
@@ -175,8 +184,11 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, clients: ClientFact
         out.write(table(directory.listing(role, status), services.settings.lockout_threshold))
         return 0
     if args.command == "create-associate":
-        invited = directory.create_associate(operator, args.email, args.name, mail=not args.print_link)
-        print(f"Created associate account {invited.account.username} (invited) in {where}.", file=out)
+        invited = directory.create_associate(
+            operator, args.email, args.name, mail=not args.print_link, administrator=args.administrator
+        )
+        kind = "an administrator, invited" if args.administrator else "invited"
+        print(f"Created associate account {invited.account.username} ({kind}) in {where}.", file=out)
         return _report_invitation(invited, out, err, again)
     if args.command == "invite":
         invited = directory.invite(operator, args.username, mail=not args.print_link)
@@ -189,6 +201,19 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, clients: ClientFact
     if args.command == "unlock":
         account = directory.unlock(operator, args.username)
         print(f"Unlocked {account.username} in {where}.", file=out)
+        return 0
+    if args.command in ("grant-admin", "revoke-admin"):
+        granted = args.command == "grant-admin"
+        account = directory.set_administrator(operator, args.username, granted)
+        state = "an administrator now" if granted else "no longer an administrator"
+        print(f"{account.username} is {state} in {where}.", file=out)
+        if services.settings.associate_idp_admin_group:
+            print(
+                f"Note: the associates' identity provider has an admin group "
+                f"({services.settings.associate_idp_admin_group}); it decides again at each of their sign-ins "
+                "through it.",
+                file=out,
+            )
         return 0
     if args.command == "disable":
         account = directory.disable(operator, args.username)
@@ -293,8 +318,8 @@ def table(accounts: Sequence[Account], lockout_threshold: int) -> str:
     rows = [[c.upper() for c in LIST_COLUMNS]]
     for a in accounts:
         locked = "yes" if a.is_locked(lockout_threshold) else "no"
-        glass = "yes" if a.break_glass else "no"
-        rows.append([a.username, a.email, a.role, a.status, locked, a.created_at or "-", a.created_by or "-", glass])
+        flags = ["yes" if flag else "no" for flag in (a.break_glass, a.administrator)]
+        rows.append([a.username, a.email, a.role, a.status, locked, a.created_at or "-", a.created_by or "-", *flags])
     widths = [max(len(row[i]) for row in rows) for i in range(len(LIST_COLUMNS))]
     lines = ("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
     return "".join(line + "\n" for line in lines)

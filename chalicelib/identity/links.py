@@ -12,7 +12,7 @@ invited partner who becomes active.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chalicelib import clock
 from chalicelib.accounts.model import Account, Status
@@ -51,7 +51,7 @@ class Links:
         """A new account, its mail claim and its link in one transaction: ``FederatedSignInRefused`` if
         the address or the link was taken meanwhile (a parallel first sign-in), nothing written then."""
         tx = Transaction()
-        self.accounts.add_creation(tx, account, claim_email=True)
+        self.accounts.add_creation(tx, replace(account, linked_provider=provider), claim_email=True)
         tx.put(self.accounts.table_name, self._item(issuer, subject, account.username, provider))
         try:
             tx.execute(self.accounts.table.meta.client)
@@ -59,15 +59,20 @@ class Links:
             raise FederatedSignInRefused("link_race") from None
 
     def link(self, username: str, issuer: str, subject: str, provider: str) -> None:
-        with unavailable_on_outage("accounts"):
-            try:
-                self.accounts.table.put_item(
-                    Item=self._item(issuer, subject, username, provider), ConditionExpression="attribute_not_exists(pk)"
-                )
-            except Exception as exc:
-                if is_conditional_failure(exc):
-                    raise FederatedSignInRefused("link_race") from None
-                raise
+        """The link, and the account's note of its provider (``linked_provider``), in one transaction."""
+        tx = Transaction()
+        tx.put(self.accounts.table_name, self._item(issuer, subject, username, provider))
+        tx.update(
+            self.accounts.table_name,
+            {"pk": "ACCOUNT#" + username},
+            "SET linked_provider = :provider",
+            condition="attribute_exists(pk)",
+            values={":provider": provider},
+        )
+        try:
+            tx.execute(self.accounts.table.meta.client)
+        except TransactionCancelled:
+            raise FederatedSignInRefused("link_race") from None
 
     def set_administrator(self, username: str, administrator: bool) -> None:
         self._update(username, "SET administrator = :flag", "#s = :active", {":flag": administrator})

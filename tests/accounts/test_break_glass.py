@@ -47,9 +47,11 @@ def test_create_makes_an_active_flagged_associate_and_prints_its_passphrase_once
     assert (account.status, account.break_glass, account.created_by) == (Status.ACTIVE, True, "sealpost-admin")
     assert account.display_name == "Emergency access"
     assert account.public_view(3)["break_glass"] is True
+    assert account.administrator and account.is_administrator  # it manages things when the provider is down
     assert account.password_hash and passphrase not in account.password_hash
     (created,) = audit_events(stack, "account.created")
     assert created["detail"]["break_glass"] == "True" and created["actor"] == "sealpost-admin"
+    assert created["detail"]["administrator"] == "True"
     assert sent_mail() == []  # nothing is mailed: the passphrase is the only way in
     assert admin_cli("break-glass", "create", "eve@clinic.example").code == 1
 

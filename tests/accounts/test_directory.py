@@ -14,6 +14,7 @@ import pytest
 from chalicelib.accounts.directory import Operator
 from chalicelib.accounts.model import Role, Status
 from chalicelib.accounts.sessions import COOKIE_NAME
+from devtools.seed import seed_associate
 from tests.conftest import CliRun
 from tests.support import DEMO_PASSWORD, PORTAL_URL, audit_events, audit_objects, audit_records, mail_text, sent_mail
 
@@ -189,6 +190,7 @@ def rows(run: CliRun) -> dict[str, list[str]]:
         "CREATED_AT",
         "CREATED_BY",
         "BREAK_GLASS",
+        "ADMINISTRATOR",
     ]
     return {line.split()[0]: line.split() for line in lines}
 
@@ -203,12 +205,12 @@ def test_list_shows_each_account_with_role_status_lock_creator_and_break_glass_f
 
     table = rows(admin_cli("list"))
     assert set(table) == {"alice@plan.example", "fay@plan.example", "glass@plan.example", partner.username}
-    _, _, role, status, locked, created, by, glass = table["alice@plan.example"]
-    assert (role, status, locked, by, glass) == ("associate", "active", "no", "seed", "no")
+    _, _, role, status, locked, created, by, glass, administrator = table["alice@plan.example"]
+    assert (role, status, locked, by, glass, administrator) == ("associate", "active", "no", "seed", "no", "no")
     assert re.match(r"^\d{4}-\d\d-\d\dT", created)
     assert table["fay@plan.example"][2:5] == ["associate", "invited", "yes"]
-    assert table["fay@plan.example"][6:] == ["sealpost-admin", "no"]
-    assert table["glass@plan.example"][3] == "active" and table["glass@plan.example"][-1] == "yes"
+    assert table["fay@plan.example"][6:] == ["sealpost-admin", "no", "no"]
+    assert table["glass@plan.example"][3] == "active" and table["glass@plan.example"][-2:] == ["yes", "yes"]
     assert table[partner.username][1:4] == ["bob@clinic.example", "partner", "active"]
     assert table[partner.username][6] == "alice@plan.example"
 
@@ -322,3 +324,71 @@ def test_the_operators_identity_is_kept_to_iam_name_characters(raw: str | None, 
     assert operator.identity == identity
     assert operator.detail() == {"operator": identity}
     assert operator.actor.id == "sealpost-admin" and operator.request.request_id.startswith("sealpost-admin-")
+
+
+# --- administrators -----------------------------------------------------------------------
+
+
+def test_create_associate_with_administrator_makes_the_first_administrator(
+    admin_cli: Callable[..., CliRun], web: Any, stack: Any
+) -> None:
+    run = admin_cli("create-associate", "bo@plan.example", "--administrator", "--print-link")
+    token = printed_token(run)
+    assert "Created associate account bo@plan.example (an administrator, invited)" in run.out
+    account = stack.services().accounts.require("bo@plan.example")
+    assert account.administrator and not account.is_administrator  # invited: not until registered
+    assert audit_events(stack, "account.created")[0]["detail"]["administrator"] == "True"
+    assert web.through_second_factor(register_page(web, token), "bo@plan.example").status == 303
+    assert 'href="/associates"' in web.get("/home").text
+    assert web.get("/api/associates").status == 200
+
+
+def test_grant_and_revoke_admin_are_audited_and_the_last_administrator_stays(
+    admin_cli: Callable[..., CliRun], associate: Any, stack: Any
+) -> None:
+    granted = admin_cli("grant-admin", "Alice@plan.example")
+    assert granted.code == 0 and "alice@plan.example is an administrator now" in granted.out
+    assert "decides again" not in granted.out  # no provider admin group here
+    assert rows(admin_cli("list"))["alice@plan.example"][-1] == "yes"
+    again = admin_cli("grant-admin", "alice@plan.example")
+    assert again.code == 1 and "already an administrator" in again.err
+    last = admin_cli("revoke-admin", "alice@plan.example")
+    assert last.code == 1 and "last active administrator" in last.err
+    assert stack.services().accounts.require("alice@plan.example").administrator
+
+    seed_associate(stack.services(), "cy@plan.example", DEMO_PASSWORD)
+    assert admin_cli("grant-admin", "cy@plan.example").code == 0
+    revoked = admin_cli("revoke-admin", "alice@plan.example")
+    assert revoked.code == 0 and "no longer an administrator" in revoked.out
+    assert not stack.services().accounts.require("alice@plan.example").administrator
+    changes = audit_events(stack, "account.role_changed")
+    assert [(r["account"], r["detail"]["administrator"]) for r in changes] == [
+        ("alice@plan.example", "True"),
+        ("cy@plan.example", "True"),
+        ("alice@plan.example", "False"),
+    ]
+    assert {(r["actor"], r["actor_role"], r["reason"]) for r in changes} == {
+        ("sealpost-admin", "operator", "operator_request")
+    }
+    assert all(r["detail"]["operator"] for r in changes)
+
+
+def test_grant_admin_refuses_partners_break_glass_and_disabled_associates(
+    admin_cli: Callable[..., CliRun], associate: Any, partner: Any, stack: Any
+) -> None:
+    assert "business-partner account" in admin_cli("grant-admin", partner.username).err
+    assert admin_cli("break-glass", "create", "glass@plan.example").code == 0
+    assert "break-glass" in admin_cli("revoke-admin", "glass@plan.example").err
+    assert admin_cli("disable", "alice@plan.example").code == 0
+    refused = admin_cli("grant-admin", "alice@plan.example")
+    assert refused.code == 1 and "disabled" in refused.err
+    assert audit_events(stack, "account.role_changed") == []
+
+
+def test_grant_admin_says_that_the_providers_admin_group_decides_at_sign_in(
+    admin_cli: Callable[..., CliRun], associate: Any
+) -> None:
+    group = {"SEALPOST_ASSOCIATE_IDP_ADMIN_GROUP": "sealpost-admins"}
+    run = admin_cli("grant-admin", "alice@plan.example", changed=group)
+    assert run.code == 0, run.err
+    assert "admin group (sealpost-admins)" in run.out and "decides again at each" in run.out
