@@ -11,6 +11,8 @@
 4. One inbound mail through the router by its number of new outside recipients
    (``devtools/bench_routing.py``): AWS calls by service, and the time they would take, against
    the router's timeout.
+5. The forgot-password answer time for a known account (by user name, by mail address) and unknown
+   ones, alternating, with the known/unknown ratio (``devtools/bench_forgot.py``; issue 12).
 
 KMS is moto in-process, so KMS latency is not part of the timings; call counts are exact.
 """
@@ -29,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from moto import mock_aws
 
 from chalicelib.messaging.encryption import Binding, Encryptor
-from devtools import bench_memory, bench_routing
+from devtools import bench_forgot, bench_memory, bench_routing
 
 SIZES = ((1024, "1 KB", 300), (100 * 1024, "100 KB", 100), (10 * 1024 * 1024, "10 MB", 4))
 
@@ -107,6 +109,7 @@ def main() -> None:
         print(f"| {label:<34} | {calls.get('GenerateDataKey', 0):>15} | {calls.get('Decrypt', 0):>7} |")
     memory_tables()
     bench_routing.print_routing_table()
+    bench_forgot.print_forgot_table()
     print()
 
 

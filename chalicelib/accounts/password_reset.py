@@ -5,7 +5,9 @@ takes: ``request`` checks the identifier's shape and puts one message on the ``a
 queue, without looking any account up, so a request makes the same AWS calls either way. The
 worker behind the queue (``reset_mailer.PasswordResetMailer``) matches the accounts, applies the
 interval, issues the link, mails and audits it. Setting the new password ends every session and
-mails a notice. A reset lifts a lock only when the deployment enables self-service unlock.
+mails a notice. A reset lifts a lock only when the deployment enables self-service unlock, and never
+a lock that wrong second-factor codes helped to reach (``LockCause.SECOND_FACTOR``): knowing the
+mailbox and the new password must not open a way around the second factor; an associate unlocks it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from chalicelib import clock
 from chalicelib.accounts.credentials import CredentialService
-from chalicelib.accounts.model import Account, Status
+from chalicelib.accounts.model import Account, LockCause, Status
 from chalicelib.accounts.store import AccountRepository
 from chalicelib.accounts.tokens import TokenPurpose, TokenStore
 from chalicelib.audit.records import AuditEvent, AuditLog, RequestInfo
@@ -87,12 +89,18 @@ class PasswordReset:
         """Set the new password from a reset link. Returns the account as it is afterwards."""
         account = self.account_for(secret)
         self.credentials.check_new_password(account, raw_password, raw_confirmation)
+        lock = account.lock_cause(self.settings.lockout_threshold)
+        unlocks = lock is LockCause.PASSWORD and self.settings.self_service_unlock
         self.audit.record(
-            AuditEvent.PASSWORD_RESET_COMPLETED, actor=account.actor, request=request, account=account.username
+            AuditEvent.PASSWORD_RESET_COMPLETED,
+            actor=account.actor,
+            request=request,
+            account=account.username,
+            detail={"lock": str(lock), "lock_lifted": unlocks} if lock else None,
         )
         self.tokens.consume(secret, TokenPurpose.RESET)
         self.credentials.set_new_password(account, raw_password, raw_confirmation)
-        if account.is_locked(self.settings.lockout_threshold) and self.settings.self_service_unlock:
+        if unlocks:
             self.audit.record(
                 AuditEvent.ACCOUNT_UNLOCKED,
                 actor=account.actor,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from chalice.app import Response
 
+from chalicelib.accounts.model import LockCause
 from chalicelib.accounts.tokens import TokenState
 from chalicelib.errors import AccountLocked, InvalidCredentials, LinkNotValid, SealpostError
 from chalicelib.messaging.pickup import Pickup
 from chalicelib.web.http.guard import anonymous_form, anonymous_json, authenticate_change, changing_form
 from chalicelib.web.http.incoming import Incoming, password_field, token_field
-from chalicelib.web.http.pages import anonymous_page, render, shown_on_form
+from chalicelib.web.http.pages import NOTICES, anonymous_page, render, shown_on_form
 from chalicelib.web.http.responses import json_response, redirect
 from chalicelib.web.http.routing import Routes
 from chalicelib.web.http.status import status_for
@@ -74,9 +75,23 @@ def api_reset_password(incoming: Incoming, services: Services) -> Response:
     token, password = token_field(body), password_field(body)
     with services.source_budget.attempt(incoming.info()):
         account = services.password_reset.complete(token, password, None, incoming.info())
+    lock = account.lock_cause(services.settings.lockout_threshold)
     return json_response(
-        {"username": account.username, "locked": account.is_locked(services.settings.lockout_threshold)}
+        {
+            "username": account.username,
+            "locked": lock is not None,
+            "locked_by": str(lock) if lock else None,
+            "message": NOTICES[_after_reset(lock)],
+        }
     )
+
+
+def _after_reset(lock: LockCause | None) -> str:
+    """The notice after a reset: done; still locked (an associate unlocks); or locked by wrong second-factor
+    codes, which a reset never lifts, whatever ``SelfServiceUnlock`` says."""
+    if lock is None:
+        return "password_reset"
+    return "password_reset_factor_locked" if lock is LockCause.SECOND_FACTOR else "password_reset_locked"
 
 
 # --- pickup ---------------------------------------------------------------------------
@@ -236,5 +251,4 @@ def reset_submit(incoming: Incoming, services: Services, token: str) -> Response
         return anonymous_page(
             incoming, services, "reset.html", status=status, error=error, account=account, token=token
         )
-    locked = account.is_locked(services.settings.lockout_threshold)
-    return redirect("/signin?notice=" + ("password_reset_locked" if locked else "password_reset"))
+    return redirect("/signin?notice=" + _after_reset(account.lock_cause(services.settings.lockout_threshold)))

@@ -5,14 +5,12 @@ the accounts pages."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from chalice.app import Response
 
-from chalicelib import clock
 from chalicelib.accounts.model import Account
-from chalicelib.accounts.sessions import FULL, Principal, Session
+from chalicelib.accounts.sessions import Principal
 from chalicelib.audit.records import RequestInfo
 from chalicelib.errors import SealpostError
 from chalicelib.web.http.guard import authenticate, authenticate_change, changing_form, changing_json
@@ -20,6 +18,7 @@ from chalicelib.web.http.incoming import Incoming, text_field
 from chalicelib.web.http.pages import Redisplay, render
 from chalicelib.web.http.responses import json_response, redirect
 from chalicelib.web.http.routing import Handler, Routes
+from chalicelib.web.session_list import session_view
 from chalicelib.wiring.services import Services
 
 routes = Routes(__name__)
@@ -128,22 +127,6 @@ def create_account(incoming: Incoming, services: Services) -> Response:
 # --- a partner's sessions -------------------------------------------------------------------
 
 
-def _when(epoch: int) -> str:
-    return clock.iso(datetime.fromtimestamp(epoch, tz=UTC))
-
-
-def _session_view(session: Session) -> dict[str, Any]:
-    """What an associate sees of a session: its random id, never its token's hash."""
-    return {
-        "sid": session.sid,
-        "started": _when(session.created_at),
-        "last_seen": _when(session.last_seen),
-        "browser": session.user_agent,
-        "address": session.source_ip,
-        "pending": session.stage != FULL,
-    }
-
-
 @routes.route(f"{ACCOUNTS}/{{username}}/sessions", "GET")
 def partner_sessions_page(incoming: Incoming, services: Services, username: str) -> Response:
     principal = authenticate(incoming, services)
@@ -154,7 +137,7 @@ def partner_sessions_page(incoming: Incoming, services: Services, username: str)
         services=services,
         principal=principal,
         account=_account_view(services, account),
-        sessions=[_session_view(s) for s in sessions],
+        sessions=[session_view(s) for s in sessions],
     )
 
 

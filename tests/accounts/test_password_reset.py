@@ -129,6 +129,103 @@ def test_self_service_unlock_lets_a_reset_lift_the_lock(
     assert unlocked[-1]["reason"] == "self_service_reset"
 
 
+# --- a lock by wrong second-factor codes: a reset never lifts it (issue 12) -------------------
+
+
+def wrong_codes(new_browser: Any, account: Account, times: int) -> None:
+    """``times`` wrong codes after the right password, each from a browser of its own."""
+    import pyotp
+
+    from tests.support import SECOND_FACTORS
+
+    for _ in range(times):
+        browser = new_browser()
+        first = browser.post("/api/session", json_body={"username": account.username, "password": PARTNER_PASSWORD})
+        assert first.json["second_factor_required"] is True, first.text
+        browser.csrf_token = first.json["csrf_token"]
+        right = int(pyotp.TOTP(SECOND_FACTORS.seeds[account.email]).now())
+        answer = browser.post("/api/session/second-factor", json_body={"code": f"{(right + 1) % 1_000_000:06d}"})
+        assert answer.status == 401, answer.text
+
+
+def reset_by_api(web: WebClient, forgot: Any, account: Account) -> Any:
+    forgot(web, account.username)
+    token = reset_link().rsplit("/", 1)[1]
+    return web.post("/api/password/reset", json_body={"token": token, "password": NEW})
+
+
+def test_a_reset_keeps_a_lock_by_wrong_second_factor_codes_even_with_self_service_unlock(
+    web: WebClient, new_browser: Any, partner: Account, monkeypatch: pytest.MonkeyPatch, stack: Any, forgot: Any
+) -> None:
+    from chalicelib.accounts.passwords import verify_password
+    from tests.support import audit_events
+
+    monkeypatch.setenv("SEALPOST_SELF_SERVICE_UNLOCK", "true")
+    wrong_codes(new_browser, partner, 3)
+    (locked,) = audit_events(stack, "account.locked")
+    assert locked["detail"]["cause"] == "second_factor"
+    reply = reset_by_api(web, forgot, partner)
+    assert reply.status == 200
+    assert (reply.json["locked"], reply.json["locked_by"]) == (True, "second_factor")
+    assert "cannot lift that lock" in reply.json["message"] and "associate" in reply.json["message"]
+    # The password did change; the lock stays, and nobody unlocked anything.
+    stored = stack.services().accounts.require(partner.username)
+    assert stored.password_hash and verify_password(stored.password_hash, NEW)
+    assert new_browser().sign_in(partner.username, NEW).json["error"] == "account_locked"
+    assert audit_events(stack, "account.unlocked") == []
+    (completed,) = audit_events(stack, "password.reset_completed")
+    assert completed["detail"] == {"lock": "second_factor", "lock_lifted": "False"}
+
+
+def test_the_reset_page_says_an_associate_must_lift_a_second_factor_lock(
+    web: WebClient,
+    new_browser: Any,
+    partner: Account,
+    monkeypatch: pytest.MonkeyPatch,
+    forgot: Any,
+    associate_web: WebClient,
+) -> None:
+    monkeypatch.setenv("SEALPOST_SELF_SERVICE_UNLOCK", "true")
+    wrong_codes(new_browser, partner, 3)
+    forgot(new_browser(), partner.username)
+    link = reset_link()
+    browser = new_browser()
+    done = browser.submit(link, link, {"password": NEW, "password_confirmation": NEW})
+    assert done.status == 303 and done.header("location").endswith("notice=password_reset_factor_locked")
+    page = browser.get(done.header("location"))
+    assert "wrong codes of your second factor" in page.text and "contact the associate" in page.text
+    # The associate's unlock lifts it; the new password then leads to the second factor, not past it.
+    assert associate_web.post(f"/api/accounts/{partner.username}/unlock").status == 200
+    first = new_browser().post("/api/session", json_body={"username": partner.username, "password": NEW})
+    assert first.status == 200 and first.json["second_factor_required"] is True
+
+
+def test_a_lock_that_a_wrong_code_helped_to_reach_stays_the_second_factors(
+    web: WebClient, new_browser: Any, partner: Account, monkeypatch: pytest.MonkeyPatch, forgot: Any
+) -> None:
+    # Two wrong codes, then a wrong password: the last failure is the password's, the lock is not.
+    monkeypatch.setenv("SEALPOST_SELF_SERVICE_UNLOCK", "true")
+    wrong_codes(new_browser, partner, 2)
+    third = new_browser().post("/api/session", json_body={"username": partner.username, "password": "wrong guess here"})
+    assert third.json["error"] == "account_locked"
+    reply = reset_by_api(web, forgot, partner)
+    assert (reply.json["locked"], reply.json["locked_by"]) == (True, "second_factor")
+
+
+def test_a_lock_by_wrong_passwords_is_lifted_by_a_reset_with_self_service_unlock(
+    web: WebClient, new_browser: Any, partner: Account, monkeypatch: pytest.MonkeyPatch, stack: Any, forgot: Any
+) -> None:
+    from tests.support import audit_events
+
+    monkeypatch.setenv("SEALPOST_SELF_SERVICE_UNLOCK", "true")
+    lock(new_browser, partner)
+    assert audit_events(stack, "account.locked")[-1]["detail"]["cause"] == "password"
+    reply = reset_by_api(web, forgot, partner)
+    assert (reply.json["locked"], reply.json["locked_by"]) == (False, None)
+    assert stack.services().accounts.require(partner.username).failure_cause is None
+    assert new_browser().sign_in(partner.username, NEW).status == 200
+
+
 def test_the_forgot_page_gives_the_same_answer(new_browser: Any, partner: Account) -> None:
     browser = new_browser()
     known = browser.submit("/forgot", "/forgot", {"identifier": partner.username})

@@ -146,3 +146,61 @@ def test_ending_one_session_needs_its_account_and_leaves_the_others(
     sessions.end_one(one.username, newest.sid)
     assert [first.get("/api/session").status, second.get("/api/session").status] == [200, 401]
     assert newest.sid not in {s.sid for s in sessions.list_for(one.username)}
+
+
+# --- the live sessions, shared by one's own list (ASVS 7.5.2) and an associate's (7.4.5) ------
+
+
+def test_live_sessions_leave_out_ended_ones_and_pending_ones_when_asked(
+    new_browser: Any, partner: Account, stack: Any
+) -> None:
+    with time_machine.travel(1_900_000_000, tick=False) as traveller:
+        idle = signed_in(new_browser, partner)
+        traveller.shift(16 * MINUTE)  # idle: stored still, but ended
+        active = signed_in(new_browser, partner)
+        pending = new_browser().post(
+            "/api/session", json_body={"username": partner.username, "password": PARTNER_PASSWORD}
+        )
+        assert pending.json["second_factor_required"]
+        sessions = stack.services().sessions
+        account = stack.services().accounts.require(partner.username)
+        hashes = {hashlib.sha256(b.cookies[COOKIE_NAME].encode()).hexdigest() for b in (idle, active)}
+        idle_hash = hashlib.sha256(idle.cookies[COOKIE_NAME].encode()).hexdigest()
+        assert len(sessions.list_for(partner.username)) >= 4  # + registration's, idle and pending ones
+        every = sessions.live_for(account)
+        full = sessions.live_for(account, full_only=True)
+        assert [s.stage for s in every].count("factor") == 1 and all(s.stage == "full" for s in full)
+        assert len(every) == len(full) + 1
+        assert idle_hash not in {s.token_hash for s in every}
+        assert {s.token_hash for s in full} == hashes - {idle_hash}
+
+
+def test_ending_a_live_session_is_audited_and_another_accounts_sid_is_not_found(
+    new_browser: Any, make_partner: Any, stack: Any
+) -> None:
+    from chalicelib.audit.records import RequestInfo
+    from chalicelib.errors import NotFound
+    from tests.support import audit_events
+
+    one, other = make_partner("one@clinic.example"), make_partner("two@clinic.example")
+    browser = signed_in(new_browser, other)
+    sessions = stack.services().sessions
+    theirs = hashlib.sha256(browser.cookies[COOKIE_NAME].encode()).hexdigest()
+    (target,) = [s for s in sessions.list_for(other.username) if s.token_hash == theirs]
+
+    def end(account: Account, sid: str) -> Any:
+        return sessions.end_live(account, sid, actor=one.actor, request=RequestInfo("test"), reason="user_request")
+
+    for sid in (target.sid, "", "no-such-session"):
+        with pytest.raises(NotFound):
+            end(one, sid)
+    assert audit_events(stack, "session.ended") == []
+    assert browser.get("/api/session").status == 200
+    assert end(other, target.sid).sid == target.sid
+    assert browser.get("/api/session").status == 401
+    (record,) = audit_events(stack, "session.ended")
+    assert (record["account"], record["reason"], record["detail"]) == (
+        other.username,
+        "user_request",
+        {"session": target.sid},
+    )

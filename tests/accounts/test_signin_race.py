@@ -125,3 +125,24 @@ def test_the_counter_alone_survives_thirty_races_of_fifty_threads(race_setup: An
         assert sorted(r for r in results if r is not None) == [1, 2, 3]
         assert results.count(None) == THREADS - 3
         assert accounts.get(account.username).failed_attempts == 3
+
+
+def test_the_lock_cause_is_the_second_factors_exactly_when_a_counted_failure_was_a_code(race_setup: Any) -> None:
+    from chalicelib.accounts.model import LockCause
+
+    _, accounts, _ = race_setup
+    for _ in range(10):
+        account = new_account(accounts, "unused")
+        start = Barrier(THREADS)
+
+        def hit(n: int, pk: str = "ACCOUNT#" + account.username, start: Barrier = start) -> int | None:
+            start.wait()
+            cause = LockCause.SECOND_FACTOR if n % 2 else LockCause.PASSWORD
+            return accounts.count_failure(pk, 3, cause=cause)
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            results = list(pool.map(hit, range(THREADS)))
+        counted_codes = any(r is not None and n % 2 for n, r in enumerate(results))
+        stored = accounts.get(account.username)
+        assert stored is not None and stored.failed_attempts == 3
+        assert stored.lock_cause(3) is (LockCause.SECOND_FACTOR if counted_codes else LockCause.PASSWORD)

@@ -1,5 +1,5 @@
-"""`make bench` runs and prints the speed ratio, the KMS-call table, the attachments' peak memory and
-the router's AWS calls by recipients."""
+"""`make bench` runs and prints the speed ratio, the KMS-call table, the attachments' peak memory, the
+router's AWS calls by recipients and the forgot-password answer times."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def test_make_bench_prints_the_ratio_and_kms_call_tables() -> None:
     assert "One inbound mail through the router" in out
     row = next(line for line in out.splitlines() if line.startswith("|        500 |"))
     assert float(row.strip("| ").split("|")[5]) <= 12
+    assert "Forgot password: answer time by identifier" in out and "| unknown mail address |" in out
+    assert "Known / unknown median:" in out
 
 
 def test_make_bench_measures_attachment_memory_that_stays_flat_and_within_256_mb() -> None:
