@@ -249,6 +249,14 @@ class Settings:
     associate_idp_mfa: str = setting(
         "ASSOCIATE_IDP_MFA", default="amr", choices=("amr", "sealpost"), parameter="AssociateIdpMfa"
     )
+    # required: the token must say email_verified=true; directory: the provider is the plan's own workforce
+    # directory (Entra ID often sends no email_verified), whose addresses its administrators set.
+    associate_idp_email_verified: str = setting(
+        "ASSOCIATE_IDP_EMAIL_VERIFIED",
+        default="required",
+        choices=("required", "directory"),
+        parameter="AssociateIdpEmailVerified",
+    )
     associate_idp_secret_arn: str = setting("ASSOCIATE_IDP_SECRET_ARN", default="")
     partner_idp_issuer: str = setting("PARTNER_IDP_ISSUER", default="", check=_issuer, parameter="PartnerIdpIssuer")
     partner_idp_client_id: str = setting("PARTNER_IDP_CLIENT_ID", default="", parameter="PartnerIdpClientId")

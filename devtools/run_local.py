@@ -85,6 +85,7 @@ IDP_PARAMETERS = {  # LOCAL_IDP_<name> -> the template parameter
     "ASSOCIATE_GROUP": "AssociateIdpAssociateGroup",
     "ADMIN_GROUP": "AssociateIdpAdminGroup",
     "MFA": "AssociateIdpMfa",
+    "EMAIL_VERIFIED": "AssociateIdpEmailVerified",
 }
 
 

@@ -59,13 +59,15 @@ def user(
     password: str,
     email: str,
     *,
-    email_verified: bool = True,
+    email_verified: bool | None = True,
     groups: Sequence[str] = (),
     amr: Sequence[str] | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
-    """An account of the provider (its key is the ``sub``)."""
-    found: dict[str, Any] = {"password": password, "email": email, "email_verified": email_verified}
+    """An account of the provider (its key is the ``sub``); ``email_verified=None`` leaves the claim out."""
+    found: dict[str, Any] = {"password": password, "email": email}
+    if email_verified is not None:
+        found["email_verified"] = email_verified
     found["groups"] = list(groups)
     if amr is not None:
         found["amr"] = list(amr)
@@ -237,6 +239,8 @@ def associates_idp_accounts() -> dict[str, dict[str, Any]]:
             PASSWORD, "unverified@plan.example", email_verified=False, groups=[ASSOCIATE_GROUP], amr=MFA
         ),
         "leaver": user(PASSWORD, "leaver@plan.example", groups=[ASSOCIATE_GROUP], amr=MFA),
+        # As Entra ID often signs people in: no email_verified claim at all.
+        "directory": user(PASSWORD, "dora@plan.example", email_verified=None, groups=[ASSOCIATE_GROUP], amr=MFA),
         "outsider": user(PASSWORD, "outsider@plan.example", groups=["marketing"], amr=MFA),
         "shared": user(PASSWORD, "carl@plan.example", groups=[ASSOCIATE_GROUP], amr=MFA),
     }

@@ -173,7 +173,7 @@ class FederatedSignIn:
             metadata = self.discovery.metadata(config.issuer)
             identity = self._identity(config, metadata, params, transaction.nonce, transaction.code_verifier)
             claims = identity.claims
-            email = self._verified_email(claims)
+            email = self._verified_email(config, claims)
             if config.mfa_source == "amr" and not is_multi_factor(identity.amr):
                 raise FederatedSignInRefused("idp_mfa_missing")
             found = (
@@ -253,14 +253,17 @@ class FederatedSignIn:
                 raise FederatedSignInRefused("idp_error", error)
         raise AssertionError("unreachable")
 
-    def _verified_email(self, claims: Mapping[str, Any]) -> str:
+    def _verified_email(self, config: ProviderConfig, claims: Mapping[str, Any]) -> str:
         try:
             email = validate_email(claims.get("email"))
         except InvalidRequest:
             raise FederatedSignInRefused("email_unverified") from None
-        if claims.get("email_verified") not in (True, "true"):  # Cognito sends the string
-            raise FederatedSignInRefused("email_unverified")
-        return email
+        verified = claims.get("email_verified")
+        if verified in (True, "true"):  # Cognito sends the string
+            return email
+        if verified is None and config.directory:
+            return email
+        raise FederatedSignInRefused("email_unverified")
 
     # --- whose account ------------------------------------------------------------------------
 

@@ -41,6 +41,9 @@ class ProviderConfig:
     groups_claim: str = "groups"
     associate_group: str = ""  # "" = anyone of the internal domains
     admin_group: str = ""  # "" = no administrators through the provider
+    # The plan's own workforce directory: its addresses are set by its administrators, so a token
+    # without ``email_verified`` is taken (``AssociateIdpEmailVerified=directory``); false never is.
+    directory: bool = False
 
     @classmethod
     def of(cls, settings: Settings, name: str) -> ProviderConfig | None:
@@ -56,6 +59,7 @@ class ProviderConfig:
                 groups_claim=settings.associate_idp_groups_claim,
                 associate_group=settings.associate_idp_associate_group,
                 admin_group=settings.associate_idp_admin_group,
+                directory=settings.associate_idp_email_verified == "directory",
             )
         if name == "partners" and settings.partner_idp_issuer:
             return cls(

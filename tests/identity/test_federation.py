@@ -79,6 +79,20 @@ def test_an_unverified_address_is_refused(stack: Stack, web: Any, sign_in_with: 
     assert refusal(stack)["reason"] == "email_unverified"
 
 
+def test_an_address_without_email_verified_is_refused_unless_the_provider_is_the_plans_directory(
+    stack: Stack, web: Any, new_browser: Any, sign_in_with: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert sign_in_with(web, "directory").status == 403  # AssociateIdpEmailVerified=required (default)
+    assert refusal(stack)["reason"] == "email_unverified"
+    monkeypatch.setenv("SEALPOST_ASSOCIATE_IDP_EMAIL_VERIFIED", "directory")
+    entra_like = new_browser()
+    assert sign_in_with(entra_like, "directory").status in (200, 303)
+    assert signed_in_as(entra_like) == "dora@plan.example"
+    # An explicit false is never taken, not even from the plan's directory.
+    assert sign_in_with(new_browser(), "unverified").status == 403
+    assert refusal(stack)["reason"] == "email_unverified"
+
+
 def test_a_person_outside_the_associate_group_is_refused(stack: Stack, web: Any, sign_in_with: Any) -> None:
     assert sign_in_with(web, "outsider").status == 403
     assert refusal(stack)["reason"] == "not_in_group"
@@ -224,3 +238,29 @@ def test_with_sealpost_mfa_the_own_second_factor_follows_the_provider(
     assert re.search(r'content="0;url=/(enrol|signin/verify)\?next=/home"', reply.text), reply.text
     assert signed_in_as(web) is None  # a pending session reaches the second-factor pages only
     assert audit_events(stack, "signin.succeeded") == []  # not signed in before the factor
+
+
+def test_an_associate_disabled_by_an_administrator_is_refused_at_the_next_provider_sign_in(
+    stack: Stack, web: Any, new_browser: Any, sign_in_with: Any, associate: Any
+) -> None:
+    assert sign_in_with(web, "ann").status == 200
+    assert sign_in_with(new_browser(), "alice").status == 200  # the seeded associate, linked now
+    boss = new_browser()
+    assert sign_in_with(boss, "boss").status == 200  # an administrator through the admin group
+    boss.csrf_token = boss.get("/api/session").json["csrf_token"]
+    listed = {a["username"]: a for a in boss.get("/api/associates").json["associates"]}
+    assert listed["ann@plan.example"]["linked_provider"] == "associates"
+    assert listed["ann@plan.example"]["last_signin_at"] and not listed["ann@plan.example"]["password_signin"]
+    assert (listed["alice@plan.example"]["linked_provider"], listed["alice@plan.example"]["password_signin"]) == (
+        "associates",
+        True,
+    )
+    assert listed["boss@plan.example"]["administrator"] is True
+
+    disabled = boss.post("/api/associates/ann@plan.example/disable", json_body={})
+    assert disabled.status == 200, disabled.text
+    assert signed_in_as(web) is None  # her session ended at once
+    # The provider still lets her in and lists her in the associate group: Sealpost does not.
+    assert sign_in_with(new_browser(), "ann").status == 403
+    assert refusal(stack)["reason"] == "terminated"
+    assert str(stack.services().accounts.require("ann@plan.example").status) == "terminated"
