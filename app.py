@@ -16,11 +16,13 @@ from chalice.app import Chalice, CloudWatchEvent, Cron, SQSEvent
 from chalicelib import clock, logs, metrics
 from chalicelib.invocation import Deadline, handle_batch
 from chalicelib.web import (
+    associate_accounts,
     federation,
     mail_links,
     oversight_pages,
     partner_accounts,
     second_factor,
+    second_factor_api,
     sessions,
     static,
     thread_pages,
@@ -36,8 +38,10 @@ app.register_middleware(Edge(services.current), "http")
 for area in (
     sessions,
     second_factor,
+    second_factor_api,
     federation,
     partner_accounts,
+    associate_accounts,
     threads_api,
     thread_pages,
     mail_links,

@@ -30,6 +30,13 @@ class Status(StrEnum):
     TERMINATED = "terminated"
 
 
+class LockCause(StrEnum):
+    """What the counted failures were, and so what a lock is by (``Account.lock_cause``)."""
+
+    PASSWORD = "password"  # noqa: S105 (a cause, not a secret): wrong passwords only
+    SECOND_FACTOR = "second_factor"  # at least one wrong second-factor code: a password reset never lifts it
+
+
 def normalize_username(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw).strip().lower()
 
@@ -86,9 +93,24 @@ class Account:
     # The SHA-256 of the account's current invitation link, once an invitation was sent again (or the
     # account enabled again): ``credentials.invited_account`` takes no other invitation link.
     invitation_hash: str | None = None
+    # The OpenID provider (``associates`` or ``partners``) an identity of which signs in to this account,
+    # once one is linked (chalicelib/identity/links.py); when the last full sign-in was.
+    linked_provider: str | None = None
+    last_signin_at: str = ""
+    # Written by each counted failure in the same update (``AccountRepository.count_failure``): a wrong
+    # second-factor code sets ``second_factor``, a wrong password sets ``password`` only if it is unset;
+    # removed when the counter is cleared or the account unlocked.
+    failure_cause: LockCause | None = None
 
     def is_locked(self, threshold: int) -> bool:
         return self.failed_attempts >= threshold
+
+    def lock_cause(self, threshold: int) -> LockCause | None:
+        """What locked the account, or None when it is not locked (a lock from before causes were
+        recorded counts as the password's)."""
+        if not self.is_locked(threshold):
+            return None
+        return self.failure_cause or LockCause.PASSWORD
 
     @property
     def actor(self) -> Actor:
@@ -97,6 +119,11 @@ class Account:
     @property
     def is_associate(self) -> bool:
         return self.role is Role.ASSOCIATE
+
+    @property
+    def is_administrator(self) -> bool:
+        """An active associate with the administrator flag: manages the plan's own accounts."""
+        return self.is_associate and self.administrator is True and self.status is Status.ACTIVE
 
     def public_view(self, threshold: int) -> dict[str, Any]:
         """What associates may see about an account (no hash, no counters beyond the lock)."""
@@ -134,6 +161,9 @@ class Account:
             break_glass=item.get("break_glass") is True,
             administrator=item.get("administrator") is True,
             invitation_hash=item.get("invitation_hash"),
+            linked_provider=item.get("linked_provider"),
+            last_signin_at=item.get("last_signin_at", ""),
+            failure_cause=LockCause(item["failure_cause"]) if item.get("failure_cause") else None,
         )
 
     def to_item(self) -> dict[str, Any]:
@@ -160,4 +190,6 @@ class Account:
             item["administrator"] = True
         if self.invitation_hash:
             item["invitation_hash"] = self.invitation_hash
+        if self.linked_provider:
+            item["linked_provider"] = self.linked_provider
         return item

@@ -227,6 +227,39 @@ class SessionService:
                 raise
         return found
 
+    def live_for(self, account: Account, *, full_only: bool = False) -> list[Session]:
+        """The stored sessions of ``account`` that ``resolve`` would still accept, newest first; with
+        ``full_only``, without the pending ones (a second factor still to come). Ended ones (a timeout, a
+        generation that moved on) wait for their TTL and are left out."""
+        now = clock.epoch_seconds()
+        settings = self.settings
+        return [
+            s
+            for s in self.list_for(account.username)
+            if s.generation == account.session_generation
+            and now - s.created_at < settings.session_absolute_seconds
+            and now - s.last_seen < settings.session_idle_seconds
+            and (s.stage == FULL or not full_only)
+        ]
+
+    def end_live(
+        self, account: Account, sid: str, *, actor: Actor, request: RequestInfo, reason: str, full_only: bool = False
+    ) -> Session:
+        """End the live session ``sid`` of ``account`` (one of ``live_for``; its browser must sign in
+        again), audited as ``session.ended`` before it ends. ``NotFound`` when the account has no such
+        session, which is what a session of another account answers too: nothing tells them apart."""
+        if not sid or not any(s.sid == sid for s in self.live_for(account, full_only=full_only)):
+            raise NotFound("There is no such session; it may have ended already.")
+        self.audit.record(
+            AuditEvent.SESSION_ENDED,
+            actor=actor,
+            request=request,
+            account=account.username,
+            reason=reason,
+            detail={"session": sid},
+        )
+        return self.end_one(account.username, sid)
+
     def resolve_pending(self, secret: str | None) -> tuple[Account, Session]:
         """The account and session behind a pending (FACTOR or ENROL) session cookie, if it is younger
         than ``PENDING_SECONDS`` and its account may still sign in; else ``AuthenticationRequired``."""
@@ -280,6 +313,42 @@ class SessionService:
         # The same browser, from where the first step came.
         carried = RequestInfo("step-up", pending.source_ip or None, pending.user_agent or None)
         return self.start(account, method=pending.method, request=carried)
+
+    # --- a passkey ceremony's challenge, kept on the session item it was offered to -------------
+
+    def keep_challenge(self, session: Session, challenge: bytes) -> None:
+        """Keep ``challenge`` on the session (a newer one replaces it); it ends with the session."""
+        with unavailable_on_outage("sessions"):
+            try:
+                self.table_factory().update_item(
+                    Key={"pk": session.token_hash},
+                    UpdateExpression="SET webauthn_challenge = :challenge, challenge_at = :now",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues={":challenge": challenge, ":now": clock.epoch_seconds()},
+                )
+            except Exception as exc:
+                if is_conditional_failure(exc):
+                    raise AuthenticationRequired() from None
+                raise
+
+    def take_challenge(self, session: Session, max_age_seconds: int) -> bytes | None:
+        """The challenge kept on ``session``, removed in the same call (single use); None when there is
+        none, or it is older than ``max_age_seconds``."""
+        with unavailable_on_outage("sessions"):
+            try:
+                old = self.table_factory().update_item(
+                    Key={"pk": session.token_hash},
+                    UpdateExpression="REMOVE webauthn_challenge, challenge_at",
+                    ConditionExpression="attribute_exists(webauthn_challenge)",
+                    ReturnValues="UPDATED_OLD",
+                )["Attributes"]
+            except Exception as exc:
+                if is_conditional_failure(exc):
+                    return None
+                raise
+        if clock.epoch_seconds() - as_int(old.get("challenge_at")) > max_age_seconds:
+            return None
+        return bytes(getattr(old["webauthn_challenge"], "value", old["webauthn_challenge"]))
 
     def _expire(self, session: Session, reason: str, request: RequestInfo) -> None:
         self.audit.record(

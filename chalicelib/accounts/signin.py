@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.accounts.model import Account, Status, guard_key, validate_username
+from chalicelib.accounts.model import Account, LockCause, Status, guard_key, validate_username
 from chalicelib.accounts.passwords import dummy_hash, verify_password
 from chalicelib.accounts.sessions import FULL, Principal, Session, SessionService
 from chalicelib.accounts.store import AccountRepository
@@ -161,11 +161,13 @@ class SignInService:
         *,
         message: str | None = None,
         field: str | None = None,
+        cause: LockCause = LockCause.SECOND_FACTOR,
     ) -> InvalidCredentials | AccountLocked:
         """A failed later step of a known account (a wrong second factor): counted toward the same lock as a
-        wrong password, audited (the lock too, which ends every session); returns the answer to raise."""
+        wrong password, audited (the lock too, which ends every session); returns the answer to raise.
+        A lock it helps to reach is the second factor's (``cause``), which a password reset never lifts."""
         threshold = self.settings.lockout_threshold
-        count = self.accounts.count_failure("ACCOUNT#" + account.username, threshold)
+        count = self.accounts.count_failure("ACCOUNT#" + account.username, threshold, cause=cause)
         self._record_failure(account, reason, count, request)
         return failure_answer(count, threshold, message=message, field=field)
 
@@ -199,13 +201,16 @@ class SignInService:
             detail={"failed_attempts": count} if count is not None else None,
         )
         if count is not None and count == self.settings.lockout_threshold and account is not None:
+            # The cause as the counting updates recorded it (no further failure is counted once locked).
+            locked = self.accounts.get(account.username)
+            cause = (locked.lock_cause(count) if locked else None) or LockCause.PASSWORD  # count: the threshold
             self.audit.record(
                 AuditEvent.ACCOUNT_LOCKED,
                 actor=Actor.system(),
                 request=request,
                 account=target,
                 reason="failed_attempts",
-                detail={"failed_attempts": count, "sessions_ended": True},
+                detail={"failed_attempts": count, "sessions_ended": True, "cause": str(cause)},
             )
             # A lock ends every session for good: an unlock lets the password in again, not an
             # old session (which may be the one whose owner was being guessed at).
@@ -216,6 +221,18 @@ class SignInService:
             AuditEvent.SIGNED_OUT, actor=principal.actor, request=request, account=principal.account.username
         )
         self.sessions.end(principal.session)
+
+    def own_sessions(self, principal: Principal) -> list[Session]:
+        """The signed-in person's sessions that still work, newest first (ASVS 7.5.2). A pending one (its
+        second factor still to come) is no sign-in yet, and is not listed."""
+        return self.sessions.live_for(principal.account, full_only=True)
+
+    def end_own_session(self, principal: Principal, sid: str, request: RequestInfo) -> Session:
+        """End one of the person's own sessions (``own_sessions``): audited, reason ``user_request``. A sid
+        of anyone else's session, or of a pending one, is ``NotFound``."""
+        return self.sessions.end_live(
+            principal.account, sid, actor=principal.actor, request=request, reason="user_request", full_only=True
+        )
 
     def sign_out_everywhere(self, principal: Principal, request: RequestInfo) -> None:
         self.audit.record(

@@ -4,7 +4,8 @@ Items in the accounts table (partition key ``pk``):
 
 - ``ACCOUNT#<username>``: the account. ``failed_attempts`` is the sign-in failure
   counter; the account is locked while it is at or above the lockout threshold, so
-  the lock is decided by the same atomic update that counts the failure.
+  the lock is decided by the same atomic update that counts the failure, which also records its
+  ``failure_cause`` (a second factor's lock is one that a password reset never lifts).
   ``invitation_hash`` is the hash of its one good invitation link once an invitation was sent again.
 - ``EMAIL#<address>``: claims a mail address for one account (credential scope
   ``recipient``), written in the same transaction as the account.
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.accounts.model import Account, Role, Status
+from chalicelib.accounts.model import Account, LockCause, Role, Status
 from chalicelib.dynamo import (
     TableStore,
     Transaction,
@@ -136,16 +137,23 @@ class AccountRepository(TableStore):
 
     # --- the sign-in failure counter --------------------------------------------------
 
-    def count_failure(self, pk: str, threshold: int, expires_at: int | None = None) -> int | None:
+    def count_failure(
+        self, pk: str, threshold: int, expires_at: int | None = None, *, cause: LockCause = LockCause.PASSWORD
+    ) -> int | None:
         """Atomically add one failure while below ``threshold``; the new count, or None if already locked.
 
         One conditional UpdateItem: concurrent failures can never push the count past the
         threshold, so the third of any number of parallel wrong attempts is the one that locks.
+        The same update records the ``cause`` (``Account.failure_cause``): a second factor's failure
+        always, a password's only where none is recorded, so a lock that any wrong code helped to
+        reach stays the second factor's, whatever failure came last.
         """
-        update = "ADD failed_attempts :one"
-        values: dict[str, Any] = {":one": 1, ":max": threshold}
+        update = "ADD failed_attempts :one SET failure_cause = " + (
+            ":cause" if cause is LockCause.SECOND_FACTOR else "if_not_exists(failure_cause, :cause)"
+        )
+        values: dict[str, Any] = {":one": 1, ":max": threshold, ":cause": str(cause)}
         if expires_at is not None:
-            update += " SET expires_at = :exp"
+            update += ", expires_at = :exp"
             values[":exp"] = expires_at
         with unavailable_on_outage("accounts"):
             try:
@@ -180,7 +188,7 @@ class AccountRepository(TableStore):
             try:
                 self.table.update_item(
                     Key={"pk": "ACCOUNT#" + username},
-                    UpdateExpression="SET failed_attempts = :zero, last_signin_at = :now",
+                    UpdateExpression="SET failed_attempts = :zero, last_signin_at = :now REMOVE failure_cause",
                     ConditionExpression="attribute_exists(pk) AND failed_attempts < :max AND #s = :active",
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
@@ -218,7 +226,8 @@ class AccountRepository(TableStore):
         whatever locked the account (the password's lock ends them already; a second factor's may not)."""
         self._update(
             username,
-            "SET failed_attempts = :zero, unlocked_at = :now, unlocked_by = :by ADD session_generation :one",
+            "SET failed_attempts = :zero, unlocked_at = :now, unlocked_by = :by REMOVE failure_cause "
+            "ADD session_generation :one",
             "#s <> :terminated",
             {
                 ":zero": 0,
@@ -227,6 +236,15 @@ class AccountRepository(TableStore):
                 ":terminated": str(Status.TERMINATED),
                 ":one": 1,
             },
+        )
+
+    def set_administrator(self, username: str, administrator: bool, by: str) -> None:
+        """Grant or revoke the administrator flag of an account that is not terminated."""
+        self._update(
+            username,
+            "SET administrator = :flag, role_changed_at = :now, role_changed_by = :by",
+            "#s <> :terminated",
+            {":flag": administrator, ":now": clock.iso(clock.now()), ":by": by, ":terminated": str(Status.TERMINATED)},
         )
 
     def terminate(self, username: str, by: str) -> None:
@@ -250,7 +268,7 @@ class AccountRepository(TableStore):
             self.table_name,
             {"pk": "ACCOUNT#" + username},
             "SET #s = :invited, failed_attempts = :zero, reenabled_at = :now, reenabled_by = :by, "
-            "invitation_hash = :hash REMOVE password_hash ADD session_generation :one",
+            "invitation_hash = :hash REMOVE password_hash, failure_cause ADD session_generation :one",
             condition="attribute_exists(pk) AND #s = :terminated",
             names={"#s": "status"},
             values={
@@ -297,7 +315,7 @@ class AccountRepository(TableStore):
         self._update(
             username,
             "SET password_hash = :hash, #s = :active, failed_attempts = :zero, password_changed_at = :now "
-            "ADD session_generation :one",
+            "REMOVE failure_cause ADD session_generation :one",
             "#s <> :terminated AND session_generation = :gen",
             {
                 ":hash": password_hash,

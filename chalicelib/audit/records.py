@@ -37,15 +37,15 @@ class AuditEvent(StrEnum):
     SIGNED_OUT = "session.signed_out"
     SESSIONS_REVOKED = "session.revoked_all"
     SESSION_EXPIRED = "session.expired"
-    SESSION_ENDED = "session.ended"  # one session of a partner, ended by an associate (ASVS 7.4.5)
+    SESSION_ENDED = "session.ended"  # one session: a partner's by an associate (ASVS 7.4.5), or one's own (7.5.2)
     # A break-glass (emergency access) account signed in: written with signin.succeeded, the signal to review.
     BREAK_GLASS_SIGNIN = "signin.break_glass"
     # One network address used up its failure budget (accounts.source_budget): its attempts are refused
     # for the rest of the window. Written once per address and window, when the first one is refused.
     SIGNIN_THROTTLED = "signin.throttled"
     # the second factor (chalicelib/mfa): per mail address, so one record names the account that did it
-    MFA_ENROLLED = "mfa.enrolled"  # a TOTP app set up (reason first or replaced)
-    MFA_REMOVED = "mfa.removed"  # the holder removed their factors (MfaPolicy optional or off)
+    MFA_ENROLLED = "mfa.enrolled"  # a TOTP app or a passkey set up (reason first, replaced or added)
+    MFA_REMOVED = "mfa.removed"  # the holder removed their factors (MfaPolicy optional or off) or a passkey
     MFA_RECOVERY_CODES_ISSUED = "mfa.recovery_codes_issued"  # ten new codes shown once; older ones stop working
     MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
     MFA_RESET = "mfa.reset"  # an associate reset a partner's factors: sessions ended, partner mailed

@@ -1,11 +1,15 @@
 """Signing in and out, one's own account (password, sessions), and registering from an invitation:
-the JSON API under ``/api/session``, ``/api/password``, ``/api/register`` and the pages beside it."""
+the JSON API under ``/api/session``, ``/api/sessions`` (one's own sessions, ASVS 7.5.2),
+``/api/password``, ``/api/register`` and the pages beside it."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from chalice.app import Response
 
 from chalicelib.accounts.model import Account
+from chalicelib.accounts.sessions import Principal
 from chalicelib.errors import AccountLocked, AuthenticationRequired, InvalidCredentials, LinkNotValid, SealpostError
 from chalicelib.web import federation
 from chalicelib.web.http.guard import (
@@ -30,6 +34,7 @@ from chalicelib.web.http.responses import (
 from chalicelib.web.http.routing import Routes
 from chalicelib.web.http.status import status_for
 from chalicelib.web.second_factor import after_first_step, first_step_json
+from chalicelib.web.session_list import session_view
 from chalicelib.wiring.services import Services
 
 routes = Routes(__name__)
@@ -67,6 +72,21 @@ def api_sign_out_everywhere(incoming: Incoming, services: Services) -> Response:
     principal = authenticate_change(incoming, services)
     services.signin.sign_out_everywhere(principal, incoming.info())
     return with_cookies(json_response({"signed_out": True, "everywhere": True}), cleared_session_cookie())
+
+
+@routes.route("/api/sessions", "GET")
+def api_own_sessions(incoming: Incoming, services: Services) -> Response:
+    principal = authenticate(incoming, services)
+    return json_response({"sessions": _own_sessions(services, principal)})
+
+
+@routes.route("/api/sessions/{sid}/end", "POST")
+def api_end_own_session(incoming: Incoming, services: Services, sid: str) -> Response:
+    principal = authenticate_change(incoming, services)
+    ended = services.signin.end_own_session(principal, sid, incoming.info())
+    this_one = ended.sid == principal.session.sid
+    reply = json_response({"ended": ended.sid, "this_session": this_one})
+    return with_cookies(reply, cleared_session_cookie()) if this_one else reply
 
 
 @routes.route("/api/password", "POST")
@@ -156,10 +176,19 @@ def sign_out(incoming: Incoming, services: Services) -> Response:
 # --- pages: one's own account ---------------------------------------------------------------
 
 
+def _own_sessions(services: Services, principal: Principal) -> list[dict[str, Any]]:
+    current = principal.session.sid
+    return [session_view(s, current_sid=current) for s in services.signin.own_sessions(principal)]
+
+
+def _account_page(incoming: Incoming, services: Services, principal: Principal, **more: Any) -> Response:
+    sessions = _own_sessions(services, principal)
+    return render(incoming, "account.html", services=services, principal=principal, sessions=sessions, **more)
+
+
 @routes.route("/account", "GET")
 def account_settings(incoming: Incoming, services: Services) -> Response:
-    principal = authenticate(incoming, services)
-    return render(incoming, "account.html", services=services, principal=principal)
+    return _account_page(incoming, services, authenticate(incoming, services))
 
 
 @routes.route("/account/password", "POST")
@@ -179,16 +208,24 @@ def change_password(incoming: Incoming, services: Services) -> Response:
         status = shown_on_form(error)
         if error.field in ("password", "password_confirmation"):
             error.field = "new_" + error.field  # the new password's fields on this page
-        return render(
+        return _account_page(
             incoming,
-            "account.html",
-            services=services,
-            principal=principal,
+            services,
+            principal,
             status=status,
             error=error,
             warning=getattr(error, "warning", None),
         )
     return with_cookies(redirect("/account?notice=password_changed"), session_cookie(signed_in.session_secret))
+
+
+@routes.route("/account/sessions/{sid}/end", "POST")
+def end_own_session(incoming: Incoming, services: Services, sid: str) -> Response:
+    principal, _form = changing_form(incoming, services)
+    ended = services.signin.end_own_session(principal, sid, incoming.info())
+    if ended.sid == principal.session.sid:
+        return with_cookies(redirect("/signin?notice=signed_out"), cleared_session_cookie())
+    return redirect("/account?notice=browser_signed_out")
 
 
 @routes.route("/account/sign-out-everywhere", "POST")

@@ -13,6 +13,7 @@ from typing import Any
 
 from chalicelib import aws_clients
 from chalicelib.accounts.admin import AccountAdmin
+from chalicelib.accounts.associates import AssociateAccounts
 from chalicelib.accounts.break_glass import BreakGlass
 from chalicelib.accounts.credentials import CredentialService
 from chalicelib.accounts.directory import AccountDirectory
@@ -49,6 +50,7 @@ from chalicelib.messaging.thread_store import ThreadRepository
 from chalicelib.messaging.uploads import UploadService
 from chalicelib.messaging.vault import MessageVault
 from chalicelib.mfa.factors import FactorStore
+from chalicelib.mfa.passkey_factor import PasskeyFactor
 from chalicelib.mfa.sealed import SeedSealer
 from chalicelib.mfa.second_factor import SecondFactorService
 from chalicelib.oversight.mail_policy import Oversight
@@ -70,6 +72,7 @@ class Services:
     source_budget: SourceBudget  # the failure budget of a request's source address, before any check
     admin: AccountAdmin
     directory: AccountDirectory
+    associates: AssociateAccounts  # administrators manage associate accounts in the portal
     break_glass: BreakGlass
     credentials: CredentialService
     password_reset: PasswordReset
@@ -90,6 +93,7 @@ class Services:
     audit_digests: DigestWriter
     oversight: Oversight
     second_factor: SecondFactorService
+    passkeys: PasskeyFactor  # passkeys and security keys beside the TOTP app (chalicelib/mfa/passkey_factor.py)
 
 
 def build(settings: Settings) -> Services:
@@ -129,6 +133,8 @@ def build(settings: Settings) -> Services:
     mail_threads = MailThreads(accounts, participants, sender)
     idempotency = Idempotency(table(settings.gateway_table))
     tls_decisions = from_settings(settings)
+    sealer = SeedSealer(settings.kms_key_arn, settings.deployment)
+    second_factor = SecondFactorService(settings, accounts, factors, sealer, sessions, signin, notifier, audit)
     return Services(
         settings=settings,
         audit=audit,
@@ -147,6 +153,7 @@ def build(settings: Settings) -> Services:
         ),
         admin=admin,
         directory=directory,
+        associates=AssociateAccounts(directory, audit),
         break_glass=BreakGlass(directory),
         credentials=credentials,
         password_reset=PasswordReset(
@@ -191,16 +198,8 @@ def build(settings: Settings) -> Services:
             audit=audit,
         ),
         source_budget=SourceBudget(settings, accounts, audit),
-        second_factor=SecondFactorService(
-            settings,
-            accounts,
-            factors,
-            SeedSealer(settings.kms_key_arn, settings.deployment),
-            sessions,
-            signin,
-            notifier,
-            audit,
-        ),
+        second_factor=second_factor,
+        passkeys=PasskeyFactor(second_factor),
         oversight=Oversight(admin, threads, table(settings.gateway_table), settings.strikes_before_termination, audit),
     )
 

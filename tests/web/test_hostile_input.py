@@ -95,12 +95,17 @@ FIELDS = [
 JSON_WITHOUT_BODY = {
     ("DELETE", "/api/session"),
     ("POST", "/api/session/revoke-all"),
+    ("POST", "/api/sessions/{sid}/end"),
     ("POST", "/api/accounts/{username}/unlock"),
     ("POST", "/api/accounts/{username}/terminate"),
     ("POST", "/api/accounts/{username}/invitation"),
     ("POST", "/api/threads/{thread_id}/remove-from-view"),
     ("POST", "/api/threads/{thread_id}/participants/{username}/pickup-link"),
     ("POST", "/api/accounts/{username}/second-factor/reset"),
+    ("POST", "/api/associates/{username}/disable"),
+    ("POST", "/api/associates/{username}/enable"),
+    ("POST", "/api/associates/{username}/end-sessions"),
+    ("POST", "/api/associates/{username}/unlock"),
 }
 # Bytes inside a JSON string: not UTF-8, an encoded surrogate (U+D800 as UTF-8), a NUL escape.
 JSON_VALUES = [b"x\xff\xfe", b"\xed\xa0\x80", b"a\\u0000b"]

@@ -39,17 +39,33 @@ NOTICES = {
     "invitation_resent": "A new invitation has been sent.",
     "account_unlocked": "The account has been unlocked.",
     "partner_session_ended": "The session has ended; that browser must sign in again.",
+    "browser_signed_out": "That session has ended; that browser must sign in again.",
     "partner_sessions_ended": "Every session of the account has ended; its browsers must sign in again.",
     "second_factor_reset": (
         "The second factor has been reset and every session of that mail address ended. The partner has been "
         "mailed and sets up a new one at the next sign-in."
     ),
     "second_factor_removed": "Your second factor has been removed.",
+    "passkey_added": "Your passkey has been added. You can use it the next time you sign in.",
+    "passkey_removed": "The passkey has been removed.",
     "account_terminated": "The account has been terminated and its sessions ended.",
+    "associate_disabled": "The associate account has been disabled and every session of it ended.",
+    "associate_enabled": "The associate account is enabled again: a new registration link has been mailed.",
+    "associate_enabled_no_mail": (
+        "The associate account is enabled again, but the registration link could not be mailed. Send a new one "
+        "with `sealpost-admin invite`."
+    ),
+    "associate_sessions_ended": "Every session of the associate has ended; its browsers must sign in again.",
+    "associate_unlocked": "The associate account has been unlocked.",
     "registered": "Welcome. Your account is ready.",
     "password_reset": "Your new password is saved and every other session was signed out. Please sign in.",
     "password_reset_locked": (
         "Your new password is saved. Your account is still locked: please contact the associate with whom "
+        "you regularly conduct business to unlock it."
+    ),
+    "password_reset_factor_locked": (
+        "Your new password is saved, but your account stays locked: it was locked after wrong codes of your "
+        "second factor, and a password reset cannot lift that lock. Please contact the associate with whom "
         "you regularly conduct business to unlock it."
     ),
     "link_sent": "A new link has been sent.",
