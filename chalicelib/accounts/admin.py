@@ -57,33 +57,31 @@ def _username_base(email: str) -> str:
 
 def require_associate(principal: Principal, audit: AuditLog, request: RequestInfo, action: str) -> None:
     """Deny (and audit) anyone who is not an associate."""
-    if principal.account.is_associate:
-        return
-    audit.record(
-        AuditEvent.ACCESS_DENIED,
-        actor=principal.actor,
-        request=request,
-        outcome=Outcome.DENIED,
-        reason="associate_only",
-        detail={"action": action},
-    )
-    raise AccessDenied("Only associates of the plan can do this.")
+    if not principal.account.is_associate:
+        raise _denied(principal, audit, request, action, "associate_only", "Only associates of the plan can do this.")
 
 
 def require_administrator(principal: Principal, audit: AuditLog, request: RequestInfo, action: str) -> None:
     """Deny (and audit) anyone who is not an active associate administrator: fail closed, the flag must
     be set (by the provider's admin group, or ``sealpost-admin grant-admin``)."""
-    if principal.account.is_administrator:
-        return
+    if not principal.account.is_administrator:
+        message = "Only administrators of the plan's accounts can do this."
+        raise _denied(principal, audit, request, action, "administrator_only", message)
+
+
+def _denied(
+    principal: Principal, audit: AuditLog, request: RequestInfo, action: str, reason: str, message: str
+) -> AccessDenied:
+    """The audited denial of ``action`` to ``principal`` (the caller raises it)."""
     audit.record(
         AuditEvent.ACCESS_DENIED,
         actor=principal.actor,
         request=request,
         outcome=Outcome.DENIED,
-        reason="administrator_only",
+        reason=reason,
         detail={"action": action},
     )
-    raise AccessDenied("Only administrators of the plan's accounts can do this.")
+    return AccessDenied(message)
 
 
 @dataclass(frozen=True)
