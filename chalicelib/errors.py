@@ -19,6 +19,11 @@ class SealpostError(Exception):
         self.field = field
         super().__init__(self.public_message)
 
+    @property
+    def problems(self) -> tuple[SealpostError, ...]:
+        """Each problem to show at its field: this error alone, except for ``ManyProblems``."""
+        return (self,)
+
 
 # --- the request itself -------------------------------------------------------
 
@@ -26,6 +31,21 @@ class SealpostError(Exception):
 class InvalidRequest(SealpostError):
     code = "invalid_request"
     default_message = "The request is not valid."
+
+
+class ManyProblems(InvalidRequest):
+    """Several mistakes in one form or request, all shown at once (each at its own field)."""
+
+    def __init__(self, problems: list[SealpostError]) -> None:
+        super().__init__(
+            problems[0].public_message if len(problems) == 1 else "Please correct the problems below.",
+            field=problems[0].field,
+        )
+        self._problems = tuple(problems)
+
+    @property
+    def problems(self) -> tuple[SealpostError, ...]:
+        return self._problems
 
 
 class UnsupportedMediaType(SealpostError):

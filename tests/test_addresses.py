@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.addresses import domain_of, normalize_address, validate_email
+from chalicelib.addresses import Recipient, domain_of, normalize_address, parse_recipient_list, validate_email
 from chalicelib.errors import InvalidRequest
 
 
@@ -29,3 +29,38 @@ def test_an_empty_or_missing_address_asks_for_one() -> None:
     for raw in ("", "  ", None, 7):
         with pytest.raises(InvalidRequest, match="Enter a mail address"):
             validate_email(raw)
+
+
+@pytest.mark.parametrize(
+    ("pasted", "expected"),
+    [
+        ("Dana Ortiz <dana@clinic.example>", [("dana@clinic.example", "Dana Ortiz")]),
+        ('"Ortiz, Dana" <Dana@Clinic.Example>', [("dana@clinic.example", "Ortiz, Dana")]),
+        (
+            "dana@clinic.example; Bob Lee <bob@clinic.example>",
+            [("dana@clinic.example", ""), ("bob@clinic.example", "Bob Lee")],
+        ),
+        (
+            '  "Ortiz, Dana" <dana@clinic.example>,\n bob@clinic.example \r\n',
+            [("dana@clinic.example", "Ortiz, Dana"), ("bob@clinic.example", "")],
+        ),
+        ("dana@clinic.example bob@clinic.example", [("dana@clinic.example", ""), ("bob@clinic.example", "")]),
+    ],
+)
+def test_recipients_pasted_from_mail_programs_are_read_with_their_names(
+    pasted: str, expected: list[tuple[str, str]]
+) -> None:
+    found = parse_recipient_list(pasted)
+    assert found.bad == ()
+    assert [(r.address, r.display_name) for r in found.recipients] == expected
+
+
+def test_duplicate_recipients_in_any_case_are_collapsed_keeping_a_given_name() -> None:
+    found = parse_recipient_list("DANA@clinic.example; Dana Ortiz <dana@CLINIC.example>, dana@clinic.example")
+    assert found.recipients == (Recipient("dana@clinic.example", "Dana Ortiz"),)
+
+
+def test_every_bad_entry_of_a_pasted_list_is_named_as_typed() -> None:
+    found = parse_recipient_list("dana@clinic.example, dana@; bob at clinic\nEve <eve@clinic>, <>")
+    assert found.bad == ("dana@", "bob at clinic", "Eve <eve@clinic>", "<>")
+    assert [r.address for r in found.recipients] == ["dana@clinic.example"]

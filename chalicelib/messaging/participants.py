@@ -5,10 +5,11 @@ gets new partner accounts, bound to it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chalicelib.accounts.admin import AccountAdmin, PreparedPartner
-from chalicelib.accounts.model import Account, Role, Status
+from chalicelib.accounts.model import Account, Role, Status, validate_display_name
 from chalicelib.accounts.store import AccountRepository
 from chalicelib.accounts.tokens import TokenPurpose
 from chalicelib.errors import Conflict, InvalidRequest
@@ -33,9 +34,11 @@ class Participants:
         return account
 
     def outside(
-        self, associate: Account, addresses: list[str], thread_id: str
+        self, associate: Account, addresses: list[str], thread_id: str, names: Mapping[str, str] | None = None
     ) -> tuple[list[Account], list[PreparedPartner]]:
-        """The partner accounts for ``addresses`` (existing, or new and not yet stored) and the new ones."""
+        """The partner accounts for ``addresses`` (existing, or new and not yet stored) and the new ones.
+        A new account is named from ``names`` (as pasted: ``Dana Ortiz <dana@...>``); an existing one
+        keeps its own name."""
         accounts: list[Account] = []
         new_partners: list[PreparedPartner] = []
         for address in addresses:
@@ -43,7 +46,7 @@ class Participants:
             if existing is not None:
                 accounts.append(existing)
             else:
-                prepared = self.prepare(associate, address, "", thread_id)
+                prepared = self.prepare(associate, address, _usable_name((names or {}).get(address, "")), thread_id)
                 new_partners.append(prepared)
                 accounts.append(prepared.account)
         return accounts, new_partners
@@ -73,3 +76,11 @@ class Participants:
         if account.status is Status.TERMINATED:
             raise Conflict(f"The account for {address} has been terminated; it cannot receive messages.")
         return account
+
+
+def _usable_name(raw: str) -> str:
+    """A display name given with an address, if it passes the account rule; else none (never an error)."""
+    try:
+        return validate_display_name(raw)
+    except InvalidRequest:
+        return ""

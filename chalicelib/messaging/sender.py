@@ -18,7 +18,7 @@ encrypt (KMS) → store ciphertext (S3) → audit → one DynamoDB transaction f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -119,14 +119,27 @@ class MessageSender:
 
     # === the portal and the API ==========================================================
 
-    def start(self, principal: Principal, recipients: list[str], draft: Draft, request: RequestInfo) -> SendResult:
-        """A new thread by whoever writes: an associate to outside participants, a partner to associates."""
+    def start(
+        self,
+        principal: Principal,
+        recipients: list[str],
+        draft: Draft,
+        request: RequestInfo,
+        names: Mapping[str, str] | None = None,
+    ) -> SendResult:
+        """A new thread by whoever writes: an associate to outside participants, a partner to associates.
+        ``names``: display names given with addresses, for partner accounts created for them."""
         if principal.account.is_associate:
-            return self.start_thread(principal, recipients, draft, request)
+            return self.start_thread(principal, recipients, draft, request, names)
         return self.write_to_associates(principal, recipients, draft, request)
 
     def start_thread(
-        self, associate: Principal, recipients: list[str], draft: Draft, request: RequestInfo
+        self,
+        associate: Principal,
+        recipients: list[str],
+        draft: Draft,
+        request: RequestInfo,
+        names: Mapping[str, str] | None = None,
     ) -> SendResult:
         """An associate starts a thread with one or more outside participants (and may copy colleagues)."""
         require_associate(associate, self.audit, request, "start_thread")
@@ -135,7 +148,7 @@ class MessageSender:
             raise InvalidRequest("Name at least one outside participant.", field="recipients")
         colleagues = [self.participants.associate(a) for a in recipients if self.settings.is_internal_address(a)]
         thread_id = new_id()
-        partners, new_partners = self.participants.outside(associate.account, outside, thread_id)
+        partners, new_partners = self.participants.outside(associate.account, outside, thread_id, names)
         people = [associate.account, *colleagues, *partners]
         return self.new_thread(associate.account, thread_id, people, new_partners, draft, request)
 

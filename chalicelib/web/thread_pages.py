@@ -10,7 +10,7 @@ from chalice.app import Response
 from chalicelib.accounts.sessions import Principal
 from chalicelib.errors import SealpostError
 from chalicelib.messaging.delivery_status import RecipientStatus, latest_statuses
-from chalicelib.messaging.drafts import Draft, parse_draft, parse_recipients
+from chalicelib.messaging.drafts import Draft, display_names, parse_draft, parse_new_thread
 from chalicelib.messaging.reader import InboxItem, ThreadView
 from chalicelib.web import attachment_forms
 from chalicelib.web.http.guard import authenticate, changing_form
@@ -83,9 +83,12 @@ def send_new(incoming: Incoming, services: Services) -> Response:
     principal, form = changing_form(incoming, services)
     try:
         chosen = attachment_forms.draft_attachments(attachment_forms.chosen_in(form))
-        draft = parse_draft(form.get("subject"), form.get("text"), None, chosen)
-        recipients = parse_recipients(form.get("recipients"))
-        result = services.sender.start(principal, recipients, draft, incoming.info())
+        draft, recipients = parse_new_thread(
+            form.get("subject"), form.get("text"), None, chosen, form.get("recipients")
+        )
+        result = services.sender.start(
+            principal, [r.address for r in recipients], draft, incoming.info(), display_names(recipients)
+        )
     except SealpostError as error:
         return _new_page(incoming, services, principal, Redisplay.after(error, form))
     attachment_forms.after_send(services, principal, NEW_DRAFT)

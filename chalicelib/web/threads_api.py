@@ -8,7 +8,7 @@ from chalice.app import Response
 
 from chalicelib.accounts.sessions import Principal
 from chalicelib.messaging.downloads import content_disposition
-from chalicelib.messaging.drafts import Draft, parse_draft, parse_recipients
+from chalicelib.messaging.drafts import Draft, display_names, parse_draft, parse_new_thread
 from chalicelib.messaging.model import Thread
 from chalicelib.messaging.reader import InboxItem, MessageView, ThreadView
 from chalicelib.messaging.sender import SendResult
@@ -135,9 +135,13 @@ def inbox(incoming: Incoming, services: Services) -> Response:
 
 @routes.route("/api/threads", "POST")
 def start(incoming: Incoming, services: Services) -> Response:
-    principal, body, draft = _draft_and_principal(incoming, services, subject_required=True)
-    recipients = parse_recipients(body.get("recipients"))
-    result = services.sender.start(principal, recipients, draft, incoming.info())
+    principal, body = changing_json(incoming, services, MESSAGE_JSON_LIMIT)
+    draft, recipients = parse_new_thread(
+        body.get("subject"), body.get("text"), body.get("html"), body.get("attachments"), body.get("recipients")
+    )
+    result = services.sender.start(
+        principal, [r.address for r in recipients], draft, incoming.info(), display_names(recipients)
+    )
     return json_response(sent_json(result), status=201)
 
 

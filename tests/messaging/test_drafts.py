@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.errors import InvalidRequest
+from chalicelib.addresses import Recipient
+from chalicelib.errors import InvalidRequest, ManyProblems
 from chalicelib.limits import MAX_SUBJECT
-from chalicelib.messaging.drafts import attachment_filename, parse_attachments, parse_draft, parse_recipients
+from chalicelib.messaging.drafts import (
+    attachment_filename,
+    parse_attachments,
+    parse_draft,
+    parse_new_thread,
+    parse_recipient_entries,
+    parse_recipients,
+)
 
 
 def test_subject_lines_are_single_clean_lines() -> None:
@@ -52,3 +60,42 @@ def test_recipients_are_validated_lowercased_and_deduplicated() -> None:
     for bad in ([], "", ["not-an-address"], ["a@x.example"] * 0, 5):
         with pytest.raises(InvalidRequest):
             parse_recipients(bad)
+
+
+def test_a_recipient_list_with_bad_entries_is_refused_naming_each_of_them() -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        parse_recipient_entries("Dana Ortiz <dana@clinic.example>; dana@, bob at clinic")
+    assert refused.value.field == "recipients"
+    assert refused.value.public_message.startswith("These addresses are not valid: 'dana@', 'bob at clinic'")
+
+
+def test_a_json_list_of_recipients_may_hold_display_names() -> None:
+    assert parse_recipient_entries(["Dana Ortiz <dana@clinic.example>", "bob@clinic.example"]) == [
+        Recipient("dana@clinic.example", "Dana Ortiz"),
+        Recipient("bob@clinic.example", ""),
+    ]
+
+
+def test_missing_parts_of_a_message_are_asked_for_in_plain_words() -> None:
+    with pytest.raises(InvalidRequest, match=r"^Write a message before sending\.$"):
+        parse_draft("s", "  ")
+    with pytest.raises(InvalidRequest, match=r"^Write a subject\.$"):
+        parse_draft("", "t")
+
+
+def test_every_problem_of_a_new_thread_is_raised_at_once() -> None:
+    with pytest.raises(ManyProblems) as refused:
+        parse_new_thread("", "", None, None, "dana@")
+    problems = refused.value.problems
+    assert [p.field for p in problems] == ["recipients", "subject", "text"]
+    assert [p.public_message for p in problems][1:] == ["Write a subject.", "Write a message before sending."]
+    assert "'dana@'" in problems[0].public_message
+
+
+def test_a_new_thread_with_one_problem_raises_just_that_problem() -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        parse_new_thread("s", "t", None, None, "")
+    assert not isinstance(refused.value, ManyProblems)
+    assert refused.value.public_message == "Name at least one recipient."
+    draft, recipients = parse_new_thread("s", "t", None, None, "Dana Ortiz <dana@clinic.example>")
+    assert draft.subject == "s" and recipients == [Recipient("dana@clinic.example", "Dana Ortiz")]

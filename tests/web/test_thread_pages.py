@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Conversation, register_from_invitation
-from tests.support import WebClient
+from chalicelib.accounts.model import Account
+from tests.conftest import Conversation, Stack, register_from_invitation
+from tests.support import WebClient, sent_mail
 
 
 def test_an_associate_starts_a_thread_from_the_page_and_the_partner_reads_and_replies(
@@ -106,3 +107,78 @@ def test_a_thread_page_of_someone_else_is_not_found(
     browser.sign_in(other.username, PARTNER_PASSWORD)
     page = browser.get(f"/threads/{conversation.thread_id}")
     assert page.status == 404 and "Prior authorization" not in page.text
+
+
+def test_recipients_pasted_from_a_mail_program_start_one_thread_and_name_new_partners(
+    associate_web: WebClient, stack: Stack, partner: Account
+) -> None:
+    pasted = (
+        '"Ortiz, Dana" <Dana@Clinic.Example>; Eve Lee <eve@clinic.example>\n'
+        f"Someone Else <{partner.email}>, dana@clinic.example"
+    )
+    sent = associate_web.submit("/threads/new", "/threads", {"recipients": pasted, "subject": "s", "text": "t"})
+    assert sent.status == 303, sent.text
+    accounts = stack.services().accounts
+    (dana,) = accounts.list_by_email("dana@clinic.example")
+    (eve,) = accounts.list_by_email("eve@clinic.example")
+    assert (dana.display_name, eve.display_name) == ("Ortiz, Dana", "Eve Lee")
+    existing = accounts.require(partner.username)
+    assert existing.display_name == partner.display_name != "Someone Else"
+    (thread,) = associate_web.get("/api/threads").json["threads"]
+    shown = associate_web.get(f"/threads/{thread['thread_id']}")
+    assert shown.status == 200
+
+
+def test_a_list_with_bad_entries_names_every_one_and_sends_and_stores_nothing(
+    associate_web: WebClient, stack: Stack
+) -> None:
+    mails_before = len(sent_mail())
+    typed = {
+        "recipients": "Dana Ortiz <dana@clinic.example>; dana@, bob at clinic",
+        "subject": "Eligibility for member 88",
+        "text": "Draft body kept",
+    }
+    reply = associate_web.submit("/threads/new", "/threads", typed)
+    assert reply.status == 400
+    assert "These addresses are not valid: &#39;dana@&#39;, &#39;bob at clinic&#39;" in reply.text
+    assert 'id="recipients-error"' in reply.text
+    assert "Eligibility for member 88" in reply.text and "Draft body kept" in reply.text
+    assert "Dana Ortiz &lt;dana@clinic.example&gt;; dana@, bob at clinic" in reply.text
+    assert stack.services().accounts.list_by_email("dana@clinic.example") == []
+    assert associate_web.get("/api/threads").json["threads"] == []
+    assert len(sent_mail()) == mails_before
+
+
+def test_every_problem_of_the_new_thread_form_is_shown_at_once_in_plain_words(associate_web: WebClient) -> None:
+    reply = associate_web.submit("/threads/new", "/threads", {"recipients": "dana@", "subject": "", "text": ""})
+    assert reply.status == 400
+    assert "There are 3 problems" in reply.text
+    for field in ("recipients", "subject", "text"):
+        assert f'id="{field}-error"' in reply.text and f'href="#{field}"' in reply.text
+    assert "Write a subject." in reply.text and "Write a message before sending." in reply.text
+    assert "is required" not in reply.text
+
+
+def test_the_api_refuses_bad_recipients_with_the_field_and_the_whole_list(
+    associate_web: WebClient, stack: Stack
+) -> None:
+    reply = associate_web.post(
+        "/api/threads",
+        json_body={"recipients": ["dana@clinic.example", "dana@", "bob at clinic"], "subject": "s", "text": "t"},
+    )
+    assert reply.status == 400
+    assert reply.json["field"] == "recipients"
+    assert "'dana@', 'bob at clinic'" in reply.json["message"]
+    assert stack.services().accounts.list_by_email("dana@clinic.example") == []
+    several = associate_web.post("/api/threads", json_body={"recipients": "dana@", "subject": "", "text": "t"})
+    assert several.status == 400 and several.json["field"] == "recipients"
+    assert [p["field"] for p in several.json["problems"]] == ["recipients", "subject"]
+
+
+def test_the_api_accepts_display_names_with_addresses(associate_web: WebClient, stack: Stack) -> None:
+    reply = associate_web.post(
+        "/api/threads", json_body={"recipients": ["Dana Ortiz <dana@clinic.example>"], "subject": "s", "text": "t"}
+    )
+    assert reply.status == 201, reply.text
+    (dana,) = stack.services().accounts.list_by_email("dana@clinic.example")
+    assert dana.display_name == "Dana Ortiz"

@@ -20,6 +20,7 @@ from chalicelib.branding import NEUTRAL, Brand
 from chalicelib.errors import (
     AuthenticationRequired,
     InvalidCredentials,
+    ManyProblems,
     NotFound,
     SealpostError,
     ServiceUnavailable,
@@ -46,6 +47,11 @@ def error_body(error: SealpostError, request_id: str) -> dict[str, object]:
         "field": error.field,
         "warning": error.warning if isinstance(error, InvalidCredentials) else None,
         "request_id": request_id,
+        **(
+            {"problems": [{"field": p.field, "message": p.public_message} for p in error.problems]}
+            if isinstance(error, ManyProblems)
+            else {}
+        ),
     }
 
 
