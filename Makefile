@@ -20,6 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: run test test-fast bench lint mail send-mail package system-packages clean audit admin
 
 $(VENV_STAMP): requirements.txt requirements-package.txt requirements-dev.txt pyproject.toml
+	@echo "Installing Python packages into $(VENV) (the first time takes a few minutes)…"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .

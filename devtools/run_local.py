@@ -30,11 +30,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from chalicelib.wiring import services as services_module
 from devtools.local_mail import captured_mail
-from devtools.provision import Provisioner
+from devtools.provision import Provisioner, load_template
 from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, seed_associate, seed_demo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,9 +91,50 @@ IDP_PARAMETERS = {  # LOCAL_IDP_<name> -> the template parameter
 }
 
 
+# Parameters the launcher sets itself, and how to change them instead.
+LAUNCHER_PARAMETERS = {
+    "PortalUrl": "PORT and LOCAL_HOSTNAME",
+    "AssociatePasswordSignIn": "nothing: `make run` always signs associates in by password",
+}
+
+
+def progress(step: str) -> None:
+    print(f"make run: {step}…", flush=True)
+
+
+def warn(text: str) -> None:
+    print(f"make run: {text}", file=sys.stderr, flush=True)
+
+
+def setting_parameters(environ: Mapping[str, str], template: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The stack parameters that ``SEALPOST_*`` settings in ``environ`` name (README, Configuration), as
+    ``SEALPOST_CREDENTIAL_SCOPE=thread make run``; a value the template does not allow stops the launcher."""
+    template = template or load_template()
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    declared = template["Parameters"]
+    parameters: dict[str, str] = {}
+    for name, value in sorted(environ.items()):
+        if not name.startswith("SEALPOST_"):
+            continue
+        source = variables.get(name)
+        parameter = str(source["Ref"]) if isinstance(source, dict) and "Ref" in source else ""
+        if parameter not in declared:
+            warn(f"{name} is not a setting of README's Configuration table (or names a local resource): ignored")
+            continue
+        if parameter in LAUNCHER_PARAMETERS:
+            warn(f"{name} is set by make run itself; change it with {LAUNCHER_PARAMETERS[parameter]}")
+            continue
+        allowed = [str(v) for v in declared[parameter].get("AllowedValues", [])]
+        if allowed and value not in allowed:
+            raise SystemExit(f"make run: {name}={value!r} is not allowed; use one of: {', '.join(allowed)}")
+        parameters[parameter] = value
+    return parameters
+
+
 def stack_parameters(portal_url: str, environ: dict[str, str]) -> dict[str, str]:
-    """The local stack's parameters: password sign-in for associates, and the OpenID provider if given."""
-    parameters = {"PortalUrl": portal_url, "AssociatePasswordSignIn": "true"}
+    """The local stack's parameters: the SEALPOST_* settings given, password sign-in for associates, and
+    the OpenID provider if given."""
+    parameters = {**setting_parameters(environ), "PortalUrl": portal_url, "AssociatePasswordSignIn": "true"}
     if environ.get("LOCAL_IDP_ISSUER"):
         for name, parameter in IDP_PARAMETERS.items():
             if environ.get("LOCAL_IDP_" + name):
@@ -131,6 +174,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_terminate)
     try:
+        progress(f"starting moto (the local AWS stand-in) on port {moto_port}")
         moto = subprocess.Popen(
             [str(bin_dir / "moto_server"), "-H", HOST, "-p", str(moto_port)],
             env=env,
@@ -141,6 +185,7 @@ def main() -> int:
         wait_for_port(moto_port, moto, "moto server")
 
         os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
+        progress("creating the stack's resources (infra/template.yaml)")
         provisioner = Provisioner()
         portal_url = f"http://{os.environ.get('LOCAL_HOSTNAME') or HOST}:{app_port}"
         stack = provisioner.provision(STACK, parameters=stack_parameters(portal_url, dict(os.environ)))
@@ -153,11 +198,13 @@ def main() -> int:
             json.dumps({k: v for k, v in env.items() if k.startswith(("AWS_", "SEALPOST_"))}, indent=2)
         )
         os.environ["SEALPOST_LOCAL_MODE"] = "true"
+        progress("seeding demo data (an associate, a partner, threads)")
         services = services_module.current()
         seed_associate(services, DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, "Demo Associate")
         endpoint = env["AWS_ENDPOINT_URL"]
         demo = seed_demo(services, lambda: [(m.recipients, m.text) for m in captured_mail(endpoint)])
 
+        progress(f"starting the portal on port {app_port}")
         app = subprocess.Popen(
             [
                 *(sys.executable, "-m", "devtools.local_server", "--host", HOST, "--port", str(app_port)),

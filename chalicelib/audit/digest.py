@@ -47,10 +47,8 @@ from chalicelib.audit.layout import (
     digest_key,
     digest_period,
     period_floor,
-    record_day_prefix,
-    record_time,
 )
-from chalicelib.audit.records import RECORDS_PREFIX, Actor, AuditEvent, AuditLog, Outcome, RequestInfo
+from chalicelib.audit.records import Actor, AuditEvent, AuditLog, Outcome, RequestInfo
 from chalicelib.audit.store import AuditStore, KeyHistory, StoredObject
 from chalicelib.errors import ConfigurationError
 
@@ -298,15 +296,8 @@ class DigestWriter:
     def _chain_start(self, limit: datetime) -> datetime:
         """Where the first digest starts: the period of the oldest record, so every record is covered."""
         fallback = limit - timedelta(minutes=self._minutes)
-        for day in self._store.day_prefixes(RECORDS_PREFIX):
-            times = [
-                moment
-                for key, history in self._store.histories(record_day_prefix(day)).items()
-                if history.original is not None and (moment := record_time(key)) is not None
-            ]
-            if times:
-                return min(period_floor(min(times), self._minutes), fallback)
-        return fallback
+        first = self._store.first_record_time()
+        return fallback if first is None else min(period_floor(first, self._minutes), fallback)
 
     def _read_original(self, history: KeyHistory) -> SignedDigest | None:
         """The digest as first written (later versions are not the writer's), or None if unreadable."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.audit.layout import day_of_prefix, days_between, record_day_prefix, record_hour_prefix, record_time
+from chalicelib.audit.records import RECORDS_PREFIX
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -103,6 +104,18 @@ class AuditStore:
                 if day is not None:
                     days.append(day)
         return sorted(days)
+
+    def first_record_time(self) -> datetime | None:
+        """When the trail's oldest record was written (its key's time), or None for an empty trail."""
+        for day in self.day_prefixes(RECORDS_PREFIX):
+            times = [
+                moment
+                for key, history in self.histories(record_day_prefix(day)).items()
+                if history.original is not None and (moment := record_time(key)) is not None
+            ]
+            if times:
+                return min(times)
+        return None
 
     def first_key(self, prefix: str, accept: Callable[[str], bool] = lambda _key: True) -> str | None:
         """The smallest key under ``prefix`` that has an object version and that ``accept`` accepts."""

@@ -85,6 +85,7 @@ class Verifier:
         self._store = store
         self._key = signing_key
         self._minutes = check_period_minutes(period_minutes)
+        self._trail_start: datetime | None = None
 
     def verify(self, start: datetime, end: datetime, now: datetime) -> Report:
         """Check every period that overlaps ``[start, end)`` (up to ``now``)."""
@@ -92,6 +93,8 @@ class Verifier:
         report = Report(self._store.bucket, low, high)
         first_digest = self._store.first_key(DIGESTS_PREFIX, is_digest_key)
         chain_start = digest_period(first_digest) if first_digest else None
+        # Without any digest, nothing is demanded before the trail's first record (the stack's start).
+        self._trail_start = None if chain_start is not None else self._store.first_record_time()
         previous: SignedDigest | None = None
         cursor = low  # everything before this moment is accounted for
         for day in days_between(low, high):
@@ -269,6 +272,8 @@ class Verifier:
         missing: list[tuple[Period, int]] = []
         for period in periods_between(span.start, span.end, self._minutes):
             inside = _within(records, Period(max(period.start, span.start), min(period.end, span.end)))
+            if chain_start is None and (self._trail_start is None or period.end <= self._trail_start):
+                continue  # before anything was recorded: the stack did not exist yet
             if now < period.end + OVERDUE:
                 report.pending_records += len(inside)
                 if report.pending_since is None or period.start < report.pending_since:

@@ -263,5 +263,22 @@ def test_a_trail_that_was_never_digested_is_named_as_missing_its_digests(
     record_at(f"{DAY}T05:10Z")
     run = verify(audit_cli, now=f"{DAY}T12:00Z")
     assert run.code == 1
-    assert problems(run) == [(Finding.DIGEST_MISSING, f"digests/dt={DAY}/20260304T000000Z_20260304T010000Z.json")]
-    assert "no digest covers 2026-03-04T00:00Z–09:00Z (1 record(s) there cannot be checked)" in run.out
+    assert problems(run) == [(Finding.DIGEST_MISSING, f"digests/dt={DAY}/20260304T050000Z_20260304T060000Z.json")]
+    assert "no digest covers 2026-03-04T05:00Z–09:00Z (1 record(s) there cannot be checked)" in run.out
+
+
+def test_no_digest_is_demanded_for_the_time_before_a_fresh_trail_began(
+    record_at: Callable[..., Any], audit_cli: Callable[..., CliRun]
+) -> None:
+    # `make audit ARGS="verify --start 2h"` right after the first `make run`: the stack is minutes old.
+    record_at(f"{DAY}T10:50Z")
+    run = verify(audit_cli, start=f"{DAY}T08:00Z", end=f"{DAY}T12:00Z", now=f"{DAY}T12:00Z")
+    assert run.code == 0, run.out
+    assert problems(run) == []
+    assert "Not yet covered by a digest: 1 record(s) since 2026-03-04T10:00:00.000Z" in run.out
+
+
+def test_an_empty_trail_verifies_without_demanding_any_digest(audit_cli: Callable[..., CliRun]) -> None:
+    run = verify(audit_cli, now=f"{DAY}T12:00Z")
+    assert run.code == 0, run.out
+    assert problems(run) == [] and "RESULT: intact" in run.out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from moto import mock_aws
 
 from devtools.provision import Provisioner, load_template
@@ -48,3 +49,27 @@ def test_make_run_signs_associates_in_by_password_and_connects_a_provider_only_w
     )
     assert told["AssociateIdpIssuer"] == "http://127.0.0.1:4000" and told["AssociateIdpClientId"] == "sealpost"
     assert told["AssociateIdpMfa"] == "sealpost" and "AssociateIdpAdminGroup" not in told
+
+
+def test_make_run_passes_the_sealpost_settings_it_is_given_as_the_stacks_parameters() -> None:
+    given = {"SEALPOST_CREDENTIAL_SCOPE": "thread", "SEALPOST_LOCKOUT_THRESHOLD": "5", "HOME": "/root"}
+    parameters = stack_parameters("http://127.0.0.1:8000", given)
+    assert parameters["CredentialScope"] == "thread" and parameters["LockoutThreshold"] == "5"
+    with mock_aws():
+        made = Provisioner().provision("sealpost-test", parameters=parameters)
+    assert made.environment["SEALPOST_CREDENTIAL_SCOPE"] == "thread"
+
+
+def test_make_run_refuses_a_setting_value_the_template_does_not_allow() -> None:
+    expected = r"SEALPOST_CREDENTIAL_SCOPE='threads' is not allowed; use one of: recipient, thread"
+    with pytest.raises(SystemExit, match=expected):
+        stack_parameters("http://127.0.0.1:8000", {"SEALPOST_CREDENTIAL_SCOPE": "threads"})
+
+
+def test_make_run_says_which_sealpost_variables_it_cannot_take(capsys: pytest.CaptureFixture[str]) -> None:
+    given = {"SEALPOST_CREDENTIALS_SCOPE": "thread", "SEALPOST_AUDIT_BUCKET": "b", "SEALPOST_PORTAL_URL": "https://x"}
+    parameters = stack_parameters("http://127.0.0.1:8000", given)
+    assert parameters == {"PortalUrl": "http://127.0.0.1:8000", "AssociatePasswordSignIn": "true"}
+    err = capsys.readouterr().err
+    assert "SEALPOST_CREDENTIALS_SCOPE is not a setting" in err and "SEALPOST_AUDIT_BUCKET is not a setting" in err
+    assert "SEALPOST_PORTAL_URL is set by make run itself; change it with PORT and LOCAL_HOSTNAME" in err

@@ -19,6 +19,7 @@ import pytest
 
 from devtools.seed import DEMO_ASSOCIATE, DEMO_ASSOCIATE_PASSWORD, DEMO_PARTNER_PASSWORD
 from tests.conftest import free_port
+from tests.devtools.test_makefile import readme_command
 from tests.support import ROOT
 
 pytestmark = pytest.mark.slow
@@ -90,6 +91,12 @@ def follow_the_pickup_flow_by_hand(base: str, app_port: int, moto_port: int) -> 
     reply reach the associate."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SEALPOST_", "MAKE"))}
     env.update(PORT=str(app_port), MOTO_PORT=str(moto_port))
+    # First exactly the README's line (make's built-in CC=cc must not become a recipient).
+    readme = subprocess.run(
+        readme_command("make send-mail "), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert readme.returncode == 0, readme.stdout + readme.stderr
+    assert "carol@clinic.example: pickup link" in readme.stdout and "cc:" not in readme.stdout
     sent = subprocess.run(
         [
             "make",
@@ -146,6 +153,8 @@ def test_make_run_serves_sign_in_and_stops_everything_on_ctrl_c(tmp_path: Path) 
             banner = log.read_text()
             assert DEMO_ASSOCIATE in banner and DEMO_ASSOCIATE_PASSWORD in banner
             assert "demo partner:" in banner and DEMO_PARTNER_PASSWORD in banner
+            steps = ["starting moto", "creating the stack's resources", "seeding demo data", "starting the portal"]
+            assert [step in banner for step in steps] == [True] * 4  # a first run shows it is working
 
             base = f"http://127.0.0.1:{app_port}"
             with urllib.request.urlopen(base + "/signin", timeout=10) as page:
