@@ -85,7 +85,6 @@ class Verifier:
         self._store = store
         self._key = signing_key
         self._minutes = check_period_minutes(period_minutes)
-        self._trail_start: datetime | None = None
 
     def verify(self, start: datetime, end: datetime, now: datetime) -> Report:
         """Check every period that overlaps ``[start, end)`` (up to ``now``)."""
@@ -94,7 +93,7 @@ class Verifier:
         first_digest = self._store.first_key(DIGESTS_PREFIX, is_digest_key)
         chain_start = digest_period(first_digest) if first_digest else None
         # Without any digest, nothing is demanded before the trail's first record (the stack's start).
-        self._trail_start = None if chain_start is not None else self._store.first_record_time()
+        trail_start = None if chain_start is not None else self._store.first_record_time()
         previous: SignedDigest | None = None
         cursor = low  # everything before this moment is accounted for
         for day in days_between(low, high):
@@ -112,7 +111,7 @@ class Verifier:
             )
             for period, history in digests:
                 if period.start > cursor:
-                    self._uncovered(Period(cursor, period.start), records, chain_start, now, report)
+                    self._uncovered(Period(cursor, period.start), records, (chain_start, trail_start), now, report)
                 elif period.start < cursor:
                     report.add(
                         Finding.DIGEST_WRONG_PREVIOUS, history.key, "overlaps the period of the digest before it"
@@ -126,7 +125,7 @@ class Verifier:
                 cursor = max(cursor, period.end)
             day_end = min(day + DAY, high)
             if cursor < day_end:
-                self._uncovered(Period(cursor, day_end), records, chain_start, now, report)
+                self._uncovered(Period(cursor, day_end), records, (chain_start, trail_start), now, report)
                 cursor = day_end
         return report
 
@@ -264,15 +263,17 @@ class Verifier:
         self,
         span: Period,
         records: dict[str, KeyHistory],
-        chain_start: Period | None,
+        starts: tuple[Period | None, datetime | None],
         now: datetime,
         report: Report,
     ) -> None:
-        """Periods without any digest: pending when recent, else a finding."""
+        """Periods without any digest: pending when recent, else a finding. ``starts``: the first digest's
+        period, and (when there is none) the first record's time."""
+        chain_start, trail_start = starts
         missing: list[tuple[Period, int]] = []
         for period in periods_between(span.start, span.end, self._minutes):
             inside = _within(records, Period(max(period.start, span.start), min(period.end, span.end)))
-            if chain_start is None and (self._trail_start is None or period.end <= self._trail_start):
+            if chain_start is None and (trail_start is None or period.end <= trail_start):
                 continue  # before anything was recorded: the stack did not exist yet
             if now < period.end + OVERDUE:
                 report.pending_records += len(inside)

@@ -45,6 +45,11 @@ def _answered(raw_credential: Any) -> Any:
     return raw_credential
 
 
+def registered(factors: FactorSet) -> list[Passkey]:
+    """The passkeys of a factor set, as ceremonies take them."""
+    return [Passkey.from_item(item) for item in factors.passkeys]
+
+
 @dataclass(frozen=True)
 class PasskeyFactor:
     second_factor: SecondFactorService  # the step's shared parts: the failure counter, step-up, proof
@@ -56,7 +61,7 @@ class PasskeyFactor:
 
     def _registered(self, account: Account) -> tuple[FactorSet, list[Passkey]]:
         factors = self.second_factor.factor_set(account)
-        return factors, [Passkey.from_item(item) for item in factors.passkeys]
+        return factors, registered(factors)
 
     def _challenge(self, session: Session) -> bytes:
         challenge = passkeys.new_challenge()
@@ -65,12 +70,13 @@ class PasskeyFactor:
 
     # --- the sign-in step --------------------------------------------------------------------
 
-    def sign_in_options(self, pending: Pending) -> str | None:
-        """The options for ``navigator.credentials.get`` (a new challenge), or None without passkeys."""
-        _factors, registered = self._registered(pending.account)
-        if pending.stage != FACTOR or not registered:
+    def sign_in_options(self, pending: Pending, factors: FactorSet) -> str | None:
+        """The options for ``navigator.credentials.get`` (a new challenge), or None without passkeys.
+        ``factors``: the address's, as the caller read them for the same page."""
+        keys = registered(factors)
+        if pending.stage != FACTOR or not keys:
             return None
-        return passkeys.authentication_options(self.relying_party, registered, self._challenge(pending.session))
+        return passkeys.authentication_options(self.relying_party, keys, self._challenge(pending.session))
 
     def verify(self, pending: Pending, raw_credential: Any, request: RequestInfo) -> SignedIn:
         """The second step with a passkey: a full session when it signed this session's challenge."""
@@ -100,21 +106,18 @@ class PasskeyFactor:
 
     # --- registration ------------------------------------------------------------------------
 
-    def registration_options(self, account: Account, session: Session) -> str:
-        """The options for ``navigator.credentials.create`` (a new challenge kept on ``session``)."""
-        _factors, registered = self._registered(account)
+    def registration_options(self, account: Account, session: Session, factors: FactorSet) -> str:
+        """The options for ``navigator.credentials.create`` (a new challenge kept on ``session``); the keys
+        of ``factors`` (the address's, as the caller read them) are excluded."""
         return passkeys.registration_options(
             self.relying_party,
             # Not the address itself: the authenticator keeps the handle; it only has to be stable.
             user_handle=hashlib.sha256(account.email.lower().encode()).digest(),
             user_name=account.email,
             display_name=account.display_name or account.email,
-            existing=registered,
+            existing=registered(factors),
             challenge=self._challenge(session),
         )
-
-    def listed(self, account: Account) -> list[Passkey]:
-        return self._registered(account)[1]
 
     def register(self, account: Account, session: Session, raw_credential: Any, request: RequestInfo) -> bool:
         """Add the passkey the browser created for this session's challenge; True when it is the

@@ -28,6 +28,7 @@ from chalicelib.errors import (
     CrossSiteRequestRejected,
     SealpostError,
 )
+from chalicelib.mfa.passkey_factor import registered
 from chalicelib.mfa.passkeys import Passkey
 from chalicelib.mfa.second_factor import Offer, Pending
 from chalicelib.web.http.guard import (
@@ -145,6 +146,7 @@ def _verify_page(
     error: SealpostError | None = None,
     form: dict[str, str] | None = None,
 ) -> Response:
+    factors = services.second_factor.factor_set(pending.account)  # one read for the page
     return render(
         incoming,
         "second_factor.html",
@@ -152,8 +154,8 @@ def _verify_page(
         status=status,
         csrf_token=_csrf_of(incoming, pending),
         next=_next(incoming, form),
-        has_app=services.second_factor.factor_set(pending.account).has_totp,
-        passkey_options=_data(services.passkeys.sign_in_options(pending)),
+        has_app=factors.has_totp,
+        passkey_options=_data(services.passkeys.sign_in_options(pending, factors)),
         error=error,
         warning=getattr(error, "warning", None),
     )
@@ -218,6 +220,7 @@ def _enrol_page(
     form: dict[str, str] | None = None,
 ) -> Response:
     principal = who if isinstance(who, Principal) else None
+    factors = services.second_factor.factor_set(account)  # one read for the page
     return render(
         incoming,
         "enrol.html",
@@ -227,10 +230,12 @@ def _enrol_page(
         csrf_token=_csrf_of(incoming, who),
         offer=offer,
         account_name=account.email,
-        needs_proof=principal is not None and services.second_factor.factor_set(account).has_factor,
+        needs_proof=principal is not None and factors.has_factor,
         may_skip=principal is None and services.second_factor.may_skip,
         # A passkey instead of the app while enrolling; once signed in, the security page adds them.
-        passkey_options=None if principal else _data(services.passkeys.registration_options(account, who.session)),
+        passkey_options=None
+        if principal
+        else _data(services.passkeys.registration_options(account, who.session, factors)),
         next=_next(incoming, form),
         error=error,
     )
@@ -322,15 +327,16 @@ def security_page(incoming: Incoming, services: Services) -> Response:
 def _security_page(
     incoming: Incoming, services: Services, principal: Principal, *, status: int = 200, error: Any = None
 ) -> Response:
+    factors = services.second_factor.factor_set(principal.account)  # one read for the page
     return render(
         incoming,
         "account_security.html",
         services=services,
         principal=principal,
         status=status,
-        factors=services.second_factor.factor_set(principal.account),
-        passkeys=[_passkey_row(passkey) for passkey in services.passkeys.listed(principal.account)],
-        passkey_options=_data(services.passkeys.registration_options(principal.account, principal.session)),
+        factors=factors,
+        passkeys=[_passkey_row(passkey) for passkey in registered(factors)],
+        passkey_options=_data(services.passkeys.registration_options(principal.account, principal.session, factors)),
         may_remove=services.settings.mfa_policy != "required",
         error=error,
         warning=getattr(error, "warning", None),

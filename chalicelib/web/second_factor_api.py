@@ -56,7 +56,8 @@ def api_verify(incoming: Incoming, services: Services) -> Response:
 def api_passkey_options(incoming: Incoming, services: Services) -> Response:
     """The options for ``navigator.credentials.get`` (a new challenge), for the step after the password."""
     incoming.json_object(services.settings.max_json_bytes)
-    options = services.passkeys.sign_in_options(pending_session(incoming, services))
+    pending = pending_session(incoming, services)
+    options = services.passkeys.sign_in_options(pending, services.second_factor.factor_set(pending.account))
     if options is None:
         raise NotFound("No passkey is set up for this account: use a code.")
     return json_response({"options": json.loads(options)})
@@ -133,7 +134,13 @@ def api_remove(incoming: Incoming, services: Services) -> Response:
 def api_passkey_registration_options(incoming: Incoming, services: Services) -> Response:
     """The options for ``navigator.credentials.create``: while enrolling, or signed in to add one."""
     account, who, _body = _api_enroller(incoming, services)
-    return json_response({"options": json.loads(services.passkeys.registration_options(account, who.session))})
+    return json_response(
+        {
+            "options": json.loads(
+                services.passkeys.registration_options(account, who.session, services.second_factor.factor_set(account))
+            )
+        }
+    )
 
 
 @routes.route(API + "/passkeys", "POST")
