@@ -192,10 +192,24 @@ def test_replacing_the_app_needs_the_password_or_a_code(partner: Account, new_br
     assert browser.post(API + "/enrolment/confirm", json_body={"code": new_code}).status == 400  # no proof
     refused = browser.post(API + "/enrolment/confirm", json_body={"code": new_code, "proof": "a wrong password x"})
     assert refused.status == 401 and audit_events(stack, "signin.failed")[-1]["reason"] == "wrong_password"
+    before = len(sent_mail())
     done = browser.post(API + "/enrolment/confirm", json_body={"code": new_code, "proof": PARTNER_PASSWORD})
     assert done.status == 200 and len(done.json["recovery_codes"]) == 10
     assert audit_events(stack, "mfa.enrolled")[-1]["reason"] == "replaced"
+    (mailed,) = [m for m in sent_mail()[before:] if m["To"].addresses[0].addr_spec == partner.email]
+    assert "authenticator app was replaced" in mail_text(mailed)  # if it was not them, they know at once
     stored = stack.services().second_factor.factors.get(partner.email)
     assert (
         stack.services().second_factor.sealer.open(partner.email, stored.totp_seed) == offer.json["secret"] != old_seed
     )
+
+
+def test_new_recovery_codes_are_mailed_to_the_holder(partner: Account, new_browser: Any) -> None:
+    browser = new_browser()
+    assert browser.sign_in(partner.username, PARTNER_PASSWORD).status == 200
+    before = len(sent_mail())
+    renewed = browser.post(API + "/recovery-codes", json_body={"proof": PARTNER_PASSWORD})
+    assert renewed.status == 201 and len(renewed.json["recovery_codes"]) == 10
+    (mailed,) = [m for m in sent_mail()[before:] if m["To"].addresses[0].addr_spec == partner.email]
+    text = mail_text(mailed)
+    assert "New recovery codes were made" in text and renewed.json["recovery_codes"][0] not in text
